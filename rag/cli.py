@@ -1,0 +1,199 @@
+"""Command-line edge: `rag ingest | query | serve | stats`. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rag.errors import RagError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Cited retrieval and question answering over news articles.")
+
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory [RAG_INDEX_DIR, "
+                                               "default ./index].")]
+
+
+def settings(**overrides: Any):
+    from rag.config import Settings
+
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _run(fn):
+    """Turn domain errors into a one-line message and a non-zero exit."""
+    try:
+        return fn()
+    except RagError as exc:
+        fail(str(exc))
+    except sqlite3.DatabaseError as exc:
+        fail(f"the index cannot be read ({exc}); rebuild it with: rag ingest SOURCES... --rebuild")
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories of articles.")],
+    index: IndexOpt = None,
+    prune: Annotated[bool, typer.Option(help="Delete indexed articles not found in PATHS.")] = False,
+    rebuild: Annotated[bool, typer.Option(help="Start a new index (other model or chunking).")]
+    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Add or update articles; unchanged ones cost nothing. Exits 1 if anything was rejected."""
+
+    def run() -> int:
+        from tqdm import tqdm
+
+        from rag.service import Service
+        from rag.store import Store
+
+        cfg = settings(index_dir=index)
+        if rebuild and Store.exists(cfg.index_dir):
+            for p in [*cfg.index_dir.glob("rag.sqlite3*"), *cfg.index_dir.glob("vectors-*"),
+                      cfg.index_dir / "manifest.json"]:
+                p.unlink(missing_ok=True)
+        svc = Service.open(cfg, create=True, for_writing=True)
+        bar = tqdm(desc="embedding", unit="chunk", disable=None, file=sys.stderr, total=0)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            report = svc.ingest_paths(paths, prune=prune, progress=progress)
+        finally:
+            bar.close()
+        for rejection in report.rejected:
+            typer.echo(f"rejected: {rejection}", err=True)
+        for note in report.notes:
+            typer.echo(f"note: {note}", err=True)
+        summary = report.summary()
+        if as_json:
+            typer.echo(json.dumps(summary))
+        else:
+            typer.echo(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary.items()))
+        return 1 if report.rejected else 0
+
+    raise typer.Exit(_run(run))
+
+
+@app.command()
+def query(
+    question: Annotated[str, typer.Argument(help="A natural-language question.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Passages to return.")] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or keyword.")] = "hybrid",
+    author: Annotated[list[str] | None, typer.Option(help="Only this author (repeatable).")]
+    = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only this publisher or domain.")]
+    = None,
+    after: Annotated[str | None, typer.Option(help="Published on or after YYYY-MM-DD.")] = None,
+    before: Annotated[str | None, typer.Option(help="Published on or before YYYY-MM-DD.")]
+    = None,
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the HTTP response shape.")]
+    = False,
+) -> None:
+    """Ask a question; print the top passages with their citations."""
+
+    def run() -> None:
+        from dataclasses import asdict
+
+        from rag.documents import Filters
+        from rag.retriever import MODES
+        from rag.service import Service
+
+        if not question.strip():
+            fail("question is empty")
+        if mode not in MODES:
+            fail(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+        filters = Filters(authors=tuple(author or ()), sources=tuple(source or ()),
+                          published_after=_date(after, "--after"),
+                          published_before=_date(before, "--before"))
+        svc = Service.open(settings(index_dir=index))
+        passages = svc.query(question.strip(), k=k, mode=mode, filters=filters)  # type: ignore[arg-type]
+        if as_json:
+            typer.echo(json.dumps({"question": question, "answer": None,
+                                   "passages": [asdict(p) for p in passages]}, indent=2))
+            return
+        if not passages:
+            typer.echo("No passages found.")
+        for p in passages:
+            who = f" — {p.author}" if p.author else ""
+            typer.echo(f"[{p.rank}] {p.title}{who} ({p.source}, {p.published_date or 'n.d.'})")
+            typer.echo(f"    {p.url}  chars {p.char_start}-{p.char_end}  score {p.score:.3f}")
+            typer.echo(f"    {_shorten(p.highlight.text if p.highlight else p.text, 300)}\n")
+
+    _run(run)
+
+
+def _date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{flag} {value!r} is not a date (YYYY-MM-DD)")
+    return None
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [RAG_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [RAG_PORT].")] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Serve the HTTP API (POST /query, GET /documents/{id}, /health, /stats)."""
+
+    def run() -> None:
+        import uvicorn
+
+        from rag.api import create_app
+        from rag.service import Service
+
+        cfg = settings(index_dir=index, host=host, port=port)
+        svc = Service.open(cfg, create=True)  # fail here, with a clear message, not in uvicorn
+        uvicorn.run(create_app(cfg, service=svc), host=cfg.host, port=cfg.port,
+                    log_level="info")
+
+    _run(run)
+
+
+@app.command()
+def stats(index: IndexOpt = None,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Counts, model and chunking parameters of an index."""
+
+    def run() -> None:
+        from rag.service import Service
+
+        figures = Service.open(settings(index_dir=index)).stats()
+        if as_json:
+            typer.echo(json.dumps(figures, indent=2))
+        else:
+            for key, value in figures.items():
+                typer.echo(f"{key:>15}  {value}")
+
+    _run(run)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,134 @@
+"""The write path: articles -> chunks -> embeddings (cached by content hash) -> store.
+
+Unchanged articles cost one hash comparison; a changed article's old chunks are replaced in
+the same transaction that adds its new ones; texts whose embedding is already stored are
+never embedded again. Work is committed every ``commit_every`` articles, so a crash loses at
+most the batch in flight and never leaves half an article.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.chunking import chunk_text
+from rag.documents import Article, Chunk
+from rag.embedding import Embedder
+from rag.errors import InvalidRequest, RejectedInput
+from rag.store import DocumentWrite, Store
+
+# Tokens kept for the title, which is prepended to the text that is embedded (never to the
+# stored passage), so a chunk plus its title always fits in what the model reads.
+TITLE_TOKENS = 32
+
+Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed in total)
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    rejected: list[RejectedInput] = field(default_factory=list)
+    chunks_written: int = 0
+    texts_embedded: int = 0
+    texts_cached: int = 0
+    generation: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        return {"added": len(self.added), "updated": len(self.updated),
+                "unchanged": len(self.unchanged), "deleted": len(self.deleted),
+                "rejected": len(self.rejected), "chunks_written": self.chunks_written,
+                "texts_embedded": self.texts_embedded, "texts_cached": self.texts_cached}
+
+
+def chunk_budget(embedder: Embedder, chunk_tokens: int) -> int:
+    room = embedder.max_tokens - TITLE_TOKENS
+    if chunk_tokens > room:
+        raise InvalidRequest(
+            f"chunk_tokens={chunk_tokens} is more than model {embedder.name!r} reads with its "
+            f"title ({embedder.max_tokens} tokens, {TITLE_TOKENS} kept for the title); "
+            f"use at most {room}")
+    return chunk_tokens
+
+
+def embed_text(title: str, passage: str) -> str:
+    """What the model sees for a chunk: the (truncated) title, then the passage."""
+    return f"{title}\n{passage}" if title else passage
+
+
+def text_hash(model: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()[:32]
+
+
+def plan_article(article: Article, embedder: Embedder, budget: int,
+                 overlap: int) -> tuple[list[Chunk], list[str]]:
+    chunks = chunk_text(article.body, embedder.count_tokens, budget, overlap)
+    title = embedder.truncate(article.title, TITLE_TOKENS) if article.title else ""
+    return chunks, [embed_text(title, c.text) for c in chunks]
+
+
+def ingest(store: Store, embedder: Embedder, articles: Sequence[Article], *,
+           chunk_tokens: int, chunk_overlap: int, rejected: Sequence[RejectedInput] = (),
+           prune: bool = False, commit_every: int = 64,
+           progress: Progress | None = None) -> IngestReport:
+    """Bring the store in line with ``articles``; see the module docstring."""
+    budget = chunk_budget(embedder, chunk_tokens)
+    report = IngestReport(rejected=list(rejected))
+    known = store.content_hashes()
+    todo: list[Article] = []
+    for article in articles:
+        old = known.get(article.url)
+        if old == article.content_hash():
+            report.unchanged.append(article.url)
+        else:
+            (report.updated if old else report.added).append(article.url)
+            todo.append(article)
+
+    planned = [(a, *plan_article(a, embedder, budget, chunk_overlap)) for a in todo]
+    hashes = [[text_hash(embedder.name, t) for t in texts] for _, _, texts in planned]
+    cached = store.cached_embeddings(h for hs in hashes for h in hs)
+    missing = {h for hs in hashes for h in hs if h not in cached}
+    total, done = len(missing), 0
+    if progress:
+        progress(0, total)
+
+    for start in range(0, len(planned), commit_every):
+        group = list(zip(planned[start:start + commit_every],
+                         hashes[start:start + commit_every], strict=True))
+        new_texts: dict[str, str] = {}
+        for (_, _, texts), hs in group:
+            for h, t in zip(hs, texts, strict=True):
+                if h in missing and h not in new_texts:
+                    new_texts[h] = t
+        fresh: dict[str, np.ndarray] = {}
+        if new_texts:
+            vecs = embedder.encode(list(new_texts.values()))
+            fresh = dict(zip(new_texts, vecs, strict=True))
+            missing.difference_update(new_texts)
+            done += len(new_texts)
+            report.texts_embedded += len(new_texts)
+        writes = [DocumentWrite(a, chunks, hs) for (a, chunks, _), hs in group]
+        report.texts_cached += sum(len(hs) for _, hs in group) - len(new_texts)
+        report.chunks_written += sum(len(w.chunks) for w in writes)
+        report.generation = store.write(writes, fresh)
+        if progress:
+            progress(done, total)
+
+    if prune:
+        if report.rejected:
+            report.notes.append(f"--prune skipped: {len(report.rejected)} input(s) were "
+                                "rejected, and their articles must not be deleted by mistake")
+        else:
+            present = {a.url for a in articles}
+            report.deleted = [u for u in store.urls() if u not in present]
+            if report.deleted:
+                report.generation = store.delete(report.deleted)
+    if report.generation:
+        store.save_vectors()
+    return report

@@ -1,0 +1,156 @@
+"""HTTP request and response models: the contract of DESIGN §6, with examples."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+
+from rag.documents import Filters
+
+
+class QueryFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    authors: list[StrictStr] = Field(default_factory=list, max_length=100,
+                                     description="Keep articles with any of these authors.")
+    sources: list[StrictStr] = Field(default_factory=list, max_length=100,
+                                     description="Publisher names or URL domains.")
+    published_after: date | None = Field(None, description="Inclusive, YYYY-MM-DD.")
+    published_before: date | None = Field(None, description="Inclusive, YYYY-MM-DD.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QueryFilters:
+        if (self.published_after and self.published_before
+                and self.published_after > self.published_before):
+            raise ValueError("published_after is later than published_before")
+        return self
+
+    def to_domain(self) -> Filters:
+        return Filters(authors=tuple(self.authors), sources=tuple(self.sources),
+                       published_after=self.published_after,
+                       published_before=self.published_before)
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "question": "What range do the ATACMS missiles have?", "k": 5, "mode": "hybrid",
+        "filters": {"authors": ["Michael Birnbaum"], "sources": ["washingtonpost.com"],
+                    "published_after": "2024-11-01", "published_before": "2024-12-31"},
+        "answer": True}]})
+
+    question: StrictStr = Field(min_length=1, description="A natural-language question.")
+    k: StrictInt = Field(5, ge=1, le=50, description="How many passages to return.")
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    filters: QueryFilters | None = None
+    answer: StrictBool = Field(True, description="Compose a cited extractive answer.")
+
+
+class Highlight(BaseModel):
+    text: str
+    char_start: int
+    char_end: int
+
+
+class PassageOut(BaseModel):
+    rank: int
+    score: float
+    text: str
+    document_id: str
+    chunk_id: str
+    title: str
+    url: str
+    author: str | None
+    published_date: str | None
+    source: str
+    char_start: int
+    char_end: int
+    highlight: Highlight | None
+
+
+class AnswerSentenceOut(BaseModel):
+    text: str
+    citations: list[int]
+
+
+class AnswerOut(BaseModel):
+    text: str
+    sentences: list[AnswerSentenceOut]
+
+
+class QueryResponse(BaseModel):
+    question: str
+    answer: AnswerOut | None
+    passages: list[PassageOut]
+    took_ms: float
+
+
+class DocumentOut(BaseModel):
+    document_id: str
+    url: str
+    title: str
+    author: str | None
+    authors: list[str]
+    published_date: str | None
+    published_at: str | None
+    source: str
+    domain: str
+    summary: str | None
+    highlights: str | None
+    category: str | None
+    body: str
+    content_hash: str
+    ingested_at: str
+    chunks: int
+
+
+class DocumentSummary(BaseModel):
+    document_id: str
+    url: str
+    title: str
+    author: str | None
+    published_date: str | None
+    source: str
+
+
+class DocumentPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    documents: list[DocumentSummary]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    ready: bool
+    documents: int
+
+
+class Stats(BaseModel):
+    index_dir: str
+    generation: int
+    format_version: int
+    model: str
+    dim: int
+    chunk_tokens: int
+    chunk_overlap: int
+    documents: int
+    chunks: int
+    embeddings: int
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in ((404, "Not found"), (409, "Index mismatch"),
+                         (422, "Invalid request"), (503, "Index unavailable"))
+}

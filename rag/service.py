@@ -1,0 +1,69 @@
+"""The core behind both edges: one opened index, its embedder and retriever."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag.config import Settings
+from rag.documents import Article, Filters, Passage
+from rag.embedding import Embedder, make_embedder
+from rag.errors import RejectedInput
+from rag.ingest import IngestReport, Progress, ingest
+from rag.retriever import Mode, Retriever
+from rag.sources import Limits, parse_paths
+from rag.store import IndexParams, Store
+from rag.vectors import set_threads
+
+
+class Service:
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings):
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self.retriever = Retriever(store, embedder)
+
+    @classmethod
+    def open(cls, settings: Settings, *, create: bool = False, for_writing: bool = False,
+             embedder: Embedder | None = None) -> Service:
+        set_threads(settings.threads)
+        if embedder is None:
+            embedder = make_embedder(settings.model, device=settings.device,
+                                     threads=settings.threads, batch_size=settings.batch_size)
+        # the model is checked by name; its dimension (which loads the weights) is only
+        # needed to create a new index
+        creating = create and not Store.exists(settings.index_dir)
+        params = IndexParams(model=embedder.name, dim=embedder.dim if creating else 0,
+                             chunk_tokens=settings.chunk_tokens,
+                             chunk_overlap=settings.chunk_overlap)
+        store = Store.open(settings.index_dir, params, create=create,
+                           check_chunking=for_writing)
+        return cls(store, embedder, settings)
+
+    def limits(self) -> Limits:
+        return Limits(max_article_bytes=self.settings.max_article_bytes)
+
+    def ingest_articles(self, articles: Sequence[Article],
+                        rejected: Sequence[RejectedInput] = (), *, prune: bool = False,
+                        progress: Progress | None = None) -> IngestReport:
+        return ingest(self.store, self.embedder, articles, rejected=rejected,
+                      chunk_tokens=self.settings.chunk_tokens,
+                      chunk_overlap=self.settings.chunk_overlap, prune=prune,
+                      progress=progress)
+
+    def ingest_paths(self, paths: Sequence[Path], *, prune: bool = False,
+                     progress: Progress | None = None) -> IngestReport:
+        parsed = parse_paths(paths, self.limits())
+        return self.ingest_articles(parsed.articles, parsed.rejected, prune=prune,
+                                    progress=progress)
+
+    def query(self, question: str, k: int = 5, mode: Mode = "hybrid",
+              filters: Filters | None = None) -> list[Passage]:
+        return self.retriever.search(question, k=k, mode=mode, filters=filters)
+
+    def stats(self) -> dict:
+        meta = self.store.meta()
+        return {"index_dir": str(self.store.dir), "generation": int(meta["generation"]),
+                "format_version": int(meta["format_version"]), "model": meta["model"],
+                "dim": int(meta["dim"]), "chunk_tokens": int(meta["chunk_tokens"]),
+                "chunk_overlap": int(meta["chunk_overlap"]), **self.store.counts()}

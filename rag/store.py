@@ -1,0 +1,428 @@
+"""The index on disk: SQLite is the source of truth, FAISS a derived, rebuildable file.
+
+Layout of an index directory::
+
+    rag.sqlite3              documents, chunks, embeddings (BLOBs), tombstones, meta (WAL mode)
+    vectors-<generation>.faiss   FAISS index reflecting the store at that generation
+    manifest.json            human-readable copy of the meta table (the table is the truth)
+
+Every write is one SQLite transaction that bumps ``generation``. Chunks remember the
+generation that added them and deleted chunks leave a tombstone, so a FAISS file of an
+older generation is brought up to date from the delta instead of being rebuilt; a missing
+or unreadable FAISS file is rebuilt from the stored embeddings, never by re-embedding.
+A crash at any moment leaves the last committed state, which opens and serves.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag import keyword
+from rag.documents import Article, Chunk, Filters, domain_of
+from rag.errors import IndexMismatch, NotFound
+from rag.vectors import VectorIndex
+
+FORMAT_VERSION = 1
+DB_NAME = "rag.sqlite3"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents(
+    document_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    author TEXT,
+    published_date TEXT,
+    published_at TEXT,
+    source TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    summary TEXT,
+    highlights TEXT,
+    category TEXT,
+    body TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    origin TEXT,
+    ingested_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS document_authors(
+    document_id TEXT NOT NULL REFERENCES documents(document_id) ON DELETE CASCADE,
+    name TEXT NOT NULL COLLATE NOCASE
+);
+CREATE INDEX IF NOT EXISTS document_authors_name ON document_authors(name);
+CREATE INDEX IF NOT EXISTS document_authors_doc ON document_authors(document_id);
+CREATE INDEX IF NOT EXISTS documents_published ON documents(published_date);
+CREATE TABLE IF NOT EXISTS chunks(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id TEXT NOT NULL REFERENCES documents(document_id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    embed_hash TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    UNIQUE(document_id, ordinal)
+);
+CREATE INDEX IF NOT EXISTS chunks_generation ON chunks(generation);
+CREATE TABLE IF NOT EXISTS embeddings(hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tombstones(chunk_id INTEGER NOT NULL, generation INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS tombstones_generation ON tombstones(generation);
+"""  + keyword.FTS_SCHEMA + ";\n"
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """What an index was built with; recorded on creation and checked on every open."""
+
+    model: str
+    dim: int
+    chunk_tokens: int
+    chunk_overlap: int
+
+    def as_meta(self) -> dict[str, str]:
+        return {"format_version": str(FORMAT_VERSION), "model": self.model, "dim": str(self.dim),
+                "chunk_tokens": str(self.chunk_tokens), "chunk_overlap": str(self.chunk_overlap)}
+
+
+@dataclass
+class DocumentWrite:
+    article: Article
+    chunks: list[Chunk]
+    embed_hashes: list[str]
+
+
+def rebuild_hint(index_dir: Path) -> str:
+    return f"rebuild it with: rag ingest SOURCES... --index {index_dir} --rebuild"
+
+
+class Store:
+    """One index directory. Thread-safe for readers; writes are serialised by SQLite."""
+
+    def __init__(self, index_dir: Path):
+        self.dir = Path(index_dir)
+        self.db_path = self.dir / DB_NAME
+        self._local = threading.local()
+        self._vec_lock = threading.Lock()
+        self._vectors: VectorIndex | None = None
+        self._vectors_gen = -1
+
+    # ------------------------------------------------------------ opening
+
+    @classmethod
+    def exists(cls, index_dir: Path) -> bool:
+        return (Path(index_dir) / DB_NAME).is_file()
+
+    @classmethod
+    def open(cls, index_dir: Path, params: IndexParams | None = None, *,
+             create: bool = False, check_chunking: bool = False) -> Store:
+        """Open (or create) an index, refusing one built with another model or format."""
+        index_dir = Path(index_dir)
+        if not cls.exists(index_dir):
+            if not create:
+                raise NotFound(f"no index at {index_dir}/; build one with: "
+                               f"rag ingest SOURCES... --index {index_dir}")
+            if params is None:
+                raise ValueError("creating an index needs its parameters")
+            index_dir.mkdir(parents=True, exist_ok=True)
+        store = cls(index_dir)
+        if create or check_chunking:  # writers make sure the schema exists; readers never lock
+            with store._write() as db:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                if store._meta(db).get("format_version") is None and params is not None:
+                    db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                   [*params.as_meta().items(), ("generation", "0")])
+        store.check(params, check_chunking=check_chunking)
+        if create or check_chunking:
+            store.write_manifest()
+        return store
+
+    def check(self, params: IndexParams | None, check_chunking: bool = False) -> None:
+        meta = self.meta()
+        version = int(meta.get("format_version", "0"))
+        if version != FORMAT_VERSION:
+            raise IndexMismatch(f"index at {self.dir}/ has format version {version}, this rag "
+                                f"reads version {FORMAT_VERSION}; {rebuild_hint(self.dir)}")
+        if params is None:
+            return
+        if meta["model"] != params.model:
+            raise IndexMismatch(
+                f"index at {self.dir}/ was built with model {meta['model']!r} "
+                f"({meta['dim']}-dim) but the configured model is {params.model!r}; "
+                f"set RAG_MODEL={meta['model']} or {rebuild_hint(self.dir)}")
+        if check_chunking:
+            built = (int(meta["chunk_tokens"]), int(meta["chunk_overlap"]))
+            wanted = (params.chunk_tokens, params.chunk_overlap)
+            if built != wanted:
+                raise IndexMismatch(
+                    f"index at {self.dir}/ was chunked with chunk_tokens={built[0]}, "
+                    f"chunk_overlap={built[1]} but the settings ask for {wanted[0]}, "
+                    f"{wanted[1]}; {rebuild_hint(self.dir)}")
+
+    # ------------------------------------------------------------ connections
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None,
+                                   check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    class _Txn:
+        def __init__(self, conn: sqlite3.Connection, mode: str):
+            self.conn, self.mode = conn, mode
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.conn.execute(f"BEGIN {self.mode}")
+            return self.conn
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+    def _write(self) -> _Txn:
+        return self._Txn(self._conn(), "IMMEDIATE")
+
+    def _read(self) -> _Txn:
+        return self._Txn(self._conn(), "DEFERRED")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # ------------------------------------------------------------ meta
+
+    @staticmethod
+    def _meta(db: sqlite3.Connection) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in db.execute("SELECT key, value FROM meta")}
+
+    def meta(self) -> dict[str, str]:
+        with self._read() as db:
+            return self._meta(db)
+
+    @property
+    def generation(self) -> int:
+        row = self._conn().execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    @property
+    def dim(self) -> int:
+        return int(self.meta()["dim"])
+
+    def write_manifest(self) -> None:
+        manifest = {**self.meta(), **self.counts()}
+        tmp = self.dir / ".manifest.json.tmp"
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        tmp.replace(self.dir / "manifest.json")
+
+    def counts(self) -> dict[str, int]:
+        with self._read() as db:
+            docs = db.execute("SELECT count(*) FROM documents").fetchone()[0]
+            chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            embs = db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        return {"documents": docs, "chunks": chunks, "embeddings": embs}
+
+    # ------------------------------------------------------------ writes
+
+    def content_hashes(self) -> dict[str, str]:
+        with self._read() as db:
+            return {r[0]: r[1] for r in db.execute("SELECT url, content_hash FROM documents")}
+
+    def cached_embeddings(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, np.ndarray] = {}
+        with self._read() as db:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i:i + 500]
+                marks = ",".join("?" * len(part))
+                for h, blob in db.execute(
+                        f"SELECT hash, vector FROM embeddings WHERE hash IN ({marks})", part):
+                    found[h] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def write(self, docs: Sequence[DocumentWrite], embeddings: dict[str, np.ndarray],
+              delete_urls: Sequence[str] = ()) -> int:
+        """Replace/insert ``docs`` and delete ``delete_urls`` in one transaction."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._write() as db:
+            gen = int(self._meta(db)["generation"]) + 1
+            db.executemany("INSERT OR IGNORE INTO embeddings(hash, vector) VALUES (?, ?)",
+                           [(h, np.asarray(v, np.float32).tobytes()) for h, v in embeddings.items()])
+            ids = [d.article.document_id for d in docs]
+            self._delete(db, gen, "document_id", ids)
+            self._delete(db, gen, "url", list(delete_urls))
+            for d in docs:
+                a = d.article
+                db.execute(
+                    "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (a.document_id, a.url, a.title, a.author,
+                     a.published_date.isoformat() if a.published_date else None,
+                     a.published_at, a.source_name, domain_of(a.url), a.summary, a.highlights,
+                     a.category, a.body, a.content_hash(), a.origin, now))
+                db.executemany("INSERT INTO document_authors VALUES (?, ?)",
+                               [(a.document_id, name) for name in a.authors])
+                db.executemany(
+                    "INSERT INTO chunks(document_id, ordinal, char_start, char_end, n_tokens, "
+                    "text, embed_hash, generation) VALUES (?,?,?,?,?,?,?,?)",
+                    [(a.document_id, c.ordinal, c.char_start, c.char_end, c.n_tokens, c.text, h,
+                      gen) for c, h in zip(d.chunks, d.embed_hashes, strict=True)])
+                meta = keyword.meta_text(a)
+                db.execute("INSERT INTO chunks_fts(rowid, text, title, meta) SELECT id, text, ?, "
+                           "? FROM chunks WHERE document_id = ?", (a.title, meta, a.document_id))
+            db.execute("UPDATE meta SET value=? WHERE key='generation'", (str(gen),))
+        return gen
+
+    @staticmethod
+    def _delete(db: sqlite3.Connection, gen: int, column: str, values: list[str]) -> None:
+        for i in range(0, len(values), 500):
+            part = values[i:i + 500]
+            marks = ",".join("?" * len(part))
+            where = f"document_id IN (SELECT document_id FROM documents WHERE {column} IN ({marks}))"
+            db.execute(f"INSERT INTO tombstones SELECT id, ? FROM chunks WHERE {where}",
+                       [gen, *part])
+            db.execute(f"DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE {where})",
+                       part)
+            db.execute(f"DELETE FROM chunks WHERE {where}", part)
+            db.execute(f"DELETE FROM documents WHERE {column} IN ({marks})", part)
+
+    def delete(self, urls: Sequence[str]) -> int:
+        return self.write([], {}, delete_urls=urls)
+
+    def urls(self) -> list[str]:
+        with self._read() as db:
+            return [r[0] for r in db.execute("SELECT url FROM documents ORDER BY url")]
+
+    # ------------------------------------------------------------ vectors
+
+    def _vectors_path(self, gen: int) -> Path:
+        return self.dir / f"vectors-{gen:010d}.faiss"
+
+    def _saved_generations(self) -> list[int]:
+        gens = []
+        for p in self.dir.glob("vectors-*.faiss"):
+            try:
+                gens.append(int(p.stem.split("-", 1)[1]))
+            except ValueError:
+                continue
+        return sorted(gens)
+
+    def vectors(self) -> tuple[VectorIndex, int]:
+        """The FAISS index at the store's current generation, caught up or rebuilt as needed."""
+        with self._vec_lock, self._read() as db:
+            gen = int(self._meta(db)["generation"])
+            if self._vectors is not None and self._vectors_gen == gen:
+                return self._vectors, gen
+            dim = int(self._meta(db)["dim"])
+            index, base = self._vectors, self._vectors_gen
+            if index is None:
+                index, base = self._load_saved(dim, gen)
+            self._catch_up(db, index, base, gen)
+            self._vectors, self._vectors_gen = index, gen
+            return index, gen
+
+    def _load_saved(self, dim: int, gen: int) -> tuple[VectorIndex, int]:
+        for saved in reversed(self._saved_generations()):
+            if saved > gen:
+                continue
+            try:
+                return VectorIndex.load(self._vectors_path(saved), dim), saved
+            except Exception:  # noqa: BLE001 - unreadable file: fall back to a rebuild
+                continue
+        return VectorIndex(dim), 0
+
+    def _catch_up(self, db: sqlite3.Connection, index: VectorIndex, base: int, gen: int) -> None:
+        if base >= gen:
+            return
+        gone = [r[0] for r in db.execute(
+            "SELECT chunk_id FROM tombstones WHERE generation > ?", (base,))]
+        index.remove(np.asarray(gone, dtype=np.int64))
+        rows = db.execute(
+            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.hash = c.embed_hash "
+            "WHERE c.generation > ?", (base,))
+        while batch := rows.fetchmany(10_000):
+            ids = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
+            vecs = np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32)
+            index.add(ids, vecs.reshape(len(batch), -1))
+
+    def save_vectors(self) -> Path:
+        """Persist the current FAISS index, tagged with its generation; drop older files."""
+        index, gen = self.vectors()
+        path = self._vectors_path(gen)
+        if not path.exists():
+            index.save(path)
+        for old in self._saved_generations():
+            if old < gen:
+                self._vectors_path(old).unlink(missing_ok=True)
+        self.write_manifest()
+        return path
+
+    # ------------------------------------------------------------ reads
+
+    def allowed_chunk_ids(self, filters: Filters) -> np.ndarray | None:
+        """Chunk ids passing ``filters``; None when there is nothing to filter."""
+        if filters.is_empty():
+            return None
+        where, args = keyword.filter_sql(filters)
+        with self._read() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT c.id FROM chunks c JOIN documents d ON d.document_id = c.document_id "
+                f"WHERE {where}", args)]
+        return np.asarray(ids, dtype=np.int64)
+
+    def keyword_search(self, question: str, k: int,
+                       filters: Filters) -> list[tuple[int, float]]:
+        with self._read() as db:
+            return keyword.search(db, question, k, filters)
+
+    def chunk_rows(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+        """Chunk text, offsets and document metadata for ``ids`` (missing ids are absent)."""
+        if not len(ids):
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT c.id, c.document_id, c.ordinal, c.char_start, c.char_end, c.text, "
+                "d.title, d.url, d.author, d.published_date, d.source FROM chunks c "
+                f"JOIN documents d ON d.document_id = c.document_id WHERE c.id IN ({marks})",
+                [int(i) for i in ids]).fetchall()
+        return {r["id"]: r for r in rows}
+
+    def document(self, document_id: str) -> dict[str, Any]:
+        with self._read() as db:
+            row = db.execute("SELECT * FROM documents WHERE document_id = ?",
+                             (document_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no document with id {document_id!r}")
+            n = db.execute("SELECT count(*) FROM chunks WHERE document_id = ?",
+                           (document_id,)).fetchone()[0]
+            authors = [r[0] for r in db.execute(
+                "SELECT name FROM document_authors WHERE document_id = ? ORDER BY rowid",
+                (document_id,))]
+        doc = dict(row)
+        doc["authors"] = authors
+        doc["chunks"] = n
+        return doc
+
+    def documents(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        with self._read() as db:
+            total = db.execute("SELECT count(*) FROM documents").fetchone()[0]
+            rows = db.execute(
+                "SELECT document_id, url, title, author, published_date, source FROM documents "
+                "ORDER BY published_date DESC, url LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+        return total, [dict(r) for r in rows]

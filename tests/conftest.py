@@ -1,0 +1,103 @@
+"""Shared fixtures: the real offline model, real indexes on disk, a real uvicorn server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SEED_FILE = SEEDS / "000_a22bc14bcfd77f4d.txt"
+SEED_URL = ("https://www.washingtonpost.com/politics/2024/11/26/"
+            "biden-ukraine-missiles-land-mines-negotiations/")
+DEV = ROOT / "eval" / "data" / "multihop-rag-dev"
+RAG = [sys.executable, "-m", "rag.cli"]
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from rag.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def hash_embedder():
+    from rag.embedding import HashEmbedder
+
+    return HashEmbedder()
+
+
+def open_service(index_dir: Path, embedder, **overrides):
+    from rag.config import Settings
+    from rag.service import Service
+
+    settings = Settings(index_dir=index_dir, model=embedder.name, **overrides)
+    return Service.open(settings, create=True, for_writing=True, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, real_embedder) -> Path:
+    """An index built from seeds/ with the real model (through the CLI's code path)."""
+    index_dir = tmp_path_factory.mktemp("seed-index")
+    svc = open_service(index_dir, real_embedder)
+    report = svc.ingest_paths([SEEDS])
+    assert len(report.added) == 1 and not report.rejected
+    svc.store.close()
+    return index_dir
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(index_dir: Path, env: dict[str, str] | None = None,
+                 timeout: float = 120) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*RAG, "serve", "--index", str(index_dir), "--port", str(port)],
+        cwd=ROOT, env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not become healthy in time")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def seed_server(seed_index) -> Iterator[str]:
+    """A real uvicorn server (subprocess) over the seed index; yields its base URL."""
+    proc, base = start_server(seed_index)
+    try:
+        yield base
+    finally:
+        stop_server(proc)

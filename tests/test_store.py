@@ -1,0 +1,115 @@
+"""The on-disk index: self-describing, refuses other models, FAISS is derived and rebuildable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import open_service
+from rag.embedding import HashEmbedder
+from rag.errors import IndexMismatch, NotFound
+from rag.store import Store
+from test_ingest import articles
+
+
+def build(tmp_path, embedder, n=4):
+    svc = open_service(tmp_path, embedder, chunk_tokens=60, chunk_overlap=10)
+    svc.ingest_articles(articles(n))
+    return svc
+
+
+def search_all(store, embedder, text="Story 2 about topic 2"):
+    index, _ = store.vectors()
+    return list(index.search(embedder.encode([text])[0], 100)[1])
+
+
+def test_other_model_is_refused_with_the_rebuild_command(tmp_path, hash_embedder):
+    build(tmp_path, hash_embedder)
+    other = HashEmbedder(name="test/other-model")
+    with pytest.raises(IndexMismatch) as err:
+        open_service(tmp_path, other, chunk_tokens=60, chunk_overlap=10)
+    assert "test/hash-embedder" in str(err.value) and "--rebuild" in str(err.value)
+
+
+def test_other_chunking_is_refused_for_writes_only(tmp_path, hash_embedder):
+    build(tmp_path, hash_embedder)
+    with pytest.raises(IndexMismatch, match="chunk_tokens=60"):
+        open_service(tmp_path, hash_embedder, chunk_tokens=90, chunk_overlap=10)
+    from rag.config import Settings
+    from rag.service import Service
+
+    reader = Service.open(Settings(index_dir=tmp_path, model=hash_embedder.name, chunk_tokens=90),
+                          embedder=hash_embedder)
+    assert reader.stats()["chunk_tokens"] == 60
+
+
+def test_missing_index_is_a_clear_error(tmp_path):
+    with pytest.raises(NotFound, match="rag ingest"):
+        Store.open(tmp_path / "nothing")
+
+
+def test_missing_faiss_file_is_rebuilt_from_stored_embeddings(tmp_path, hash_embedder):
+    svc = build(tmp_path, hash_embedder)
+    expected = search_all(svc.store, hash_embedder)
+    for f in tmp_path.glob("vectors-*.faiss"):
+        f.unlink()
+    encoded = hash_embedder.encoded
+    fresh = Store.open(tmp_path)
+    assert search_all(fresh, hash_embedder) == expected
+    assert hash_embedder.encoded == encoded + 1  # only the query was embedded
+
+
+def test_corrupt_faiss_file_is_rebuilt(tmp_path, hash_embedder):
+    svc = build(tmp_path, hash_embedder)
+    expected = search_all(svc.store, hash_embedder)
+    for f in tmp_path.glob("vectors-*.faiss"):
+        f.write_bytes(b"not a faiss index")
+    assert search_all(Store.open(tmp_path), hash_embedder) == expected
+
+
+def test_stale_faiss_file_catches_up_from_the_delta(tmp_path, hash_embedder):
+    svc = build(tmp_path, hash_embedder, n=4)
+    [old_file] = tmp_path.glob("vectors-*.faiss")
+    stale = old_file.read_bytes()
+    more = articles(6, version="v2")  # 4 updated, 2 added
+    svc.ingest_articles(more)
+    for f in tmp_path.glob("vectors-*.faiss"):
+        f.unlink()
+    old_file.write_bytes(stale)  # as if the process died before saving the new file
+    reopened = Store.open(tmp_path)
+    index, gen = reopened.vectors()
+    assert gen == svc.store.generation
+    assert len(index) == reopened.counts()["chunks"]
+    assert search_all(reopened, hash_embedder) == search_all(svc.store, hash_embedder)
+
+
+def test_reader_follows_writes_of_another_process(tmp_path, hash_embedder):
+    writer = build(tmp_path, hash_embedder, n=2)
+    reader = Store.open(tmp_path)
+    assert len(reader.vectors()[0]) == writer.store.counts()["chunks"]
+    writer.ingest_articles(articles(5))
+    assert len(reader.vectors()[0]) == writer.store.counts()["chunks"]
+    writer.store.delete([a.url for a in articles(5)])
+    assert len(reader.vectors()[0]) == 0
+
+
+def test_filters_select_chunk_ids(tmp_path, hash_embedder):
+    from datetime import date
+
+    from rag.documents import Filters
+
+    svc = build(tmp_path, hash_embedder, n=6)
+    store = svc.store
+    every = store.allowed_chunk_ids(Filters(sources=("Example News",)))
+    assert len(every) == store.counts()["chunks"]
+    assert len(store.allowed_chunk_ids(Filters(sources=("example.com",)))) == len(every)
+    assert len(store.allowed_chunk_ids(Filters(sources=("other.org",)))) == 0
+    by_author = store.allowed_chunk_ids(Filters(authors=("writer 1",)))  # case-insensitive
+    docs = {store.chunk_rows(list(by_author))[int(i)]["document_id"] for i in by_author}
+    assert docs == {a.document_id for a in articles(6) if a.author == "Writer 1"}
+    dated = store.allowed_chunk_ids(Filters(published_after=date(2023, 10, 3),
+                                            published_before=date(2023, 10, 4)))
+    rows = store.chunk_rows(list(dated))
+    assert {r["published_date"] for r in rows.values()} == {"2023-10-03", "2023-10-04"}
+    assert store.allowed_chunk_ids(Filters()) is None
+    assert isinstance(every, np.ndarray)

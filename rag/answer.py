@@ -6,18 +6,19 @@ import math
 import re
 
 from rag.chunking import sentence_spans
-from rag.documents import Span
+from rag.documents import Answer, AnswerSentence, Passage, Span
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 STOPWORDS = frozenset("""
 a about above after again against all am an and any are as at be because been before being
-below between both but by can did do does doing down during each few for from further had has
-have having he her here hers herself him himself his how i if in into is it its itself just me
-more most my myself no nor not now of off on once only or other our ours ourselves out over own
-same she should so some such than that the their theirs them themselves then there these they
-this those through to too under until up very was we were what when where which while who whom
-why will with you your yours yourself yourselves would could also said says according
-""".split())
+below between both but by can did do does doing down during each few for from further had
+has have having he her here hers herself him himself his how i if in into is it its itself
+just me more most my myself no nor not now of off on once only or other our ours ourselves
+out over own same she should so some such than that the their theirs them themselves then
+there these they this those through to too under until up very was we were what when where
+which while who whom why will with you your yours yourself yourselves would could also said
+says according
+""".split())  # noqa: SIM905
 
 
 def terms(text: str) -> list[str]:
@@ -40,3 +41,55 @@ def best_sentence(question: str, text: str, offset: int = 0) -> Span | None:
         return None
     _, start, end = best
     return Span(text=text[start:end], char_start=offset + start, char_end=offset + end)
+
+
+# ---------------------------------------------------------------- extractive answer
+
+ANSWER_SENTENCES = 3  # at most this many sentences in an answer
+ANSWER_PASSAGES = 5  # taken from the top passages only
+MIN_SUPPORT = 0.34  # share of the question's weighted terms the answer must cover
+
+
+def _weight(term: str) -> float:
+    return math.log(1 + len(term))
+
+
+def compose_answer(question: str, passages: list[Passage],
+                   min_support: float = MIN_SUPPORT) -> Answer | None:
+    """A few sentences copied verbatim from the top passages, each citing the passages that
+    contain it; None when they do not cover enough of the question to support an answer."""
+    wanted = set(terms(question))
+    if not wanted or not passages:
+        return None
+    total = sum(_weight(t) for t in wanted)
+    candidates: list[tuple[float, int, str]] = []
+    for p in passages[:ANSWER_PASSAGES]:
+        for start, end in sentence_spans(p.text):
+            sentence = p.text[start:end]
+            shared = wanted & set(terms(sentence))
+            if shared and len(sentence) >= 20:
+                score = sum(_weight(t) for t in shared) / total
+                candidates.append((score - 0.02 * (p.rank - 1), p.rank, sentence))
+    candidates.sort(key=lambda c: (-c[0], c[1]))
+    chosen: list[tuple[int, str]] = []
+    covered: set[str] = set()
+    used_ranks: set[int] = set()
+    for score, rank, sentence in candidates:
+        if len(chosen) == ANSWER_SENTENCES:
+            break
+        if any(sentence == s for _, s in chosen):
+            continue
+        gain = wanted & set(terms(sentence)) - covered
+        if chosen and (not gain or rank in used_ranks and score < 0.5):
+            continue  # add a sentence only when it brings something new
+        chosen.append((rank, sentence))
+        covered |= set(terms(sentence)) & wanted
+        used_ranks.add(rank)
+    support = sum(_weight(t) for t in covered) / total
+    if not chosen or support < min_support:
+        return None
+    chosen.sort(key=lambda c: c[0])
+    sentences = [AnswerSentence(text=s, citations=[p.rank for p in passages if s in p.text])
+                 for _, s in chosen]
+    text = " ".join(f"{s.text} {''.join(f'[{c}]' for c in s.citations)}" for s in sentences)
+    return Answer(text=text, sentences=sentences)

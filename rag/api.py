@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.service = service or Service.open(settings, create=True)
+        app.state.service = service or Service.open(settings, create=True, serving=True)
         app.state.service.retriever.embed_query("warm up")  # load the model before traffic
         yield
         app.state.service.store.close()
@@ -96,9 +96,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             raise InvalidRequest(f"question is {len(question):,} characters; the limit is "
                                  f"{limit:,} (RAG_MAX_QUESTION_CHARS)")
         filters = body.filters.to_domain() if body.filters else None
-        passages = svc.query(question, k=body.k, mode=body.mode, filters=filters)
-        return {"question": body.question, "answer": None,
-                "passages": [asdict(p) for p in passages],
+        result = svc.ask(question, k=body.k, mode=body.mode, filters=filters,
+                         answer=body.answer)
+        return {**asdict(result), "question": body.question,
                 "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     @app.get("/documents/{document_id}", response_model=DocumentOut, tags=["documents"])

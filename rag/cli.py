@@ -47,7 +47,8 @@ def _run(fn):
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories of articles.")],
     index: IndexOpt = None,
-    prune: Annotated[bool, typer.Option(help="Delete indexed articles not found in PATHS.")] = False,
+    prune: Annotated[bool, typer.Option(help="Delete indexed articles not found in PATHS.")]
+    = False,
     rebuild: Annotated[bool, typer.Option(help="Start a new index (other model or chunking).")]
     = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -57,15 +58,17 @@ def ingest(
     def run() -> int:
         from tqdm import tqdm
 
+        from rag.embedding import make_embedder
         from rag.service import Service
-        from rag.store import Store
+        from rag.store import IndexParams, Store
 
         cfg = settings(index_dir=index)
-        if rebuild and Store.exists(cfg.index_dir):
-            for p in [*cfg.index_dir.glob("rag.sqlite3*"), *cfg.index_dir.glob("vectors-*"),
-                      cfg.index_dir / "manifest.json"]:
-                p.unlink(missing_ok=True)
-        svc = Service.open(cfg, create=True, for_writing=True)
+        embedder = make_embedder(cfg.model, device=cfg.device, threads=cfg.thread_count(),
+                                 batch_size=cfg.batch_size)
+        if rebuild:
+            Store.rebuild(cfg.index_dir, IndexParams(embedder.name, embedder.dim,
+                                                     cfg.chunk_tokens, cfg.chunk_overlap))
+        svc = Service.open(cfg, create=True, for_writing=True, embedder=embedder)
         bar = tqdm(desc="embedding", unit="chunk", disable=None, file=sys.stderr, total=0)
 
         def progress(done: int, total: int) -> None:
@@ -124,14 +127,15 @@ def query(
                           published_after=_date(after, "--after"),
                           published_before=_date(before, "--before"))
         svc = Service.open(settings(index_dir=index))
-        passages = svc.query(question.strip(), k=k, mode=mode, filters=filters)  # type: ignore[arg-type]
+        result = svc.ask(question.strip(), k=k, mode=mode, filters=filters)  # type: ignore[arg-type]
         if as_json:
-            typer.echo(json.dumps({"question": question, "answer": None,
-                                   "passages": [asdict(p) for p in passages]}, indent=2))
+            typer.echo(json.dumps(asdict(result), indent=2, ensure_ascii=False))
             return
-        if not passages:
+        if not result.passages:
             typer.echo("No passages found.")
-        for p in passages:
+        typer.echo(f"Answer: {result.answer.text}\n" if result.answer
+                   else "Answer: not found in the indexed articles.\n")
+        for p in result.passages:
             who = f" — {p.author}" if p.author else ""
             typer.echo(f"[{p.rank}] {p.title}{who} ({p.source}, {p.published_date or 'n.d.'})")
             typer.echo(f"    {p.url}  chars {p.char_start}-{p.char_end}  score {p.score:.3f}")
@@ -170,9 +174,48 @@ def serve(
         from rag.service import Service
 
         cfg = settings(index_dir=index, host=host, port=port)
-        svc = Service.open(cfg, create=True)  # fail here, with a clear message, not in uvicorn
+        # open here, so a bad index fails with one clear line instead of inside uvicorn
+        svc = Service.open(cfg, create=True, serving=True)
         uvicorn.run(create_app(cfg, service=svc), host=cfg.host, port=cfg.port,
                     log_level="info")
+
+    _run(run)
+
+
+@app.command(name="eval")
+def evaluate(
+    gold: Annotated[Path, typer.Argument(help="MultiHop-RAG queries.json or a gold JSONL file.")],
+    index: IndexOpt = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Cut-off for recall.")] = 10,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or keyword.")] = "hybrid",
+    out: Annotated[Path | None, typer.Option(help="Write report.json and report.png here.")]
+    = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+) -> None:
+    """Run every gold question through the retriever; print the metrics table."""
+
+    def run() -> None:
+        from tqdm import tqdm
+
+        from rag import evaluate as ev
+        from rag.retriever import MODES
+        from rag.service import Service
+
+        if mode not in MODES:
+            fail(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+        questions = ev.load_gold(gold)[:limit]
+        svc = Service.open(settings(index_dir=index))
+        with tqdm(total=len(questions), desc="questions", unit="q", file=sys.stderr,
+                  disable=None) as bar:
+            report = ev.run(lambda q, n: svc.ask(q, k=n, mode=mode), questions, k=k,  # type: ignore[arg-type]
+                            progress=bar.update)
+        report["settings"] = {"gold": str(gold), "mode": mode, "k": k, **svc.stats()}
+        typer.echo(ev.table(report))
+        if out:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+            ev.plot(report, out / "report.png")
+            typer.echo(f"wrote {out / 'report.json'} and {out / 'report.png'}")
 
     _run(run)
 

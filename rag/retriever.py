@@ -1,33 +1,65 @@
-"""The read path: question -> ranked, cited passages."""
+"""The read path: question -> ranked, diverse, cited passages.
+
+Hybrid mode fuses (reciprocal rank fusion) a dense ranking (FAISS) and a BM25 ranking (FTS5)
+of the whole index with the same two rankings restricted to each publisher, and each date,
+that the question names; then it caps how many chunks one article may place in the results,
+since a multi-hop question needs evidence from several articles.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
-from rag.answer import best_sentence
+from rag.answer import best_sentence, terms
 from rag.documents import Filters, Passage
 from rag.embedding import Embedder
+from rag.hints import around, mentioned_dates, mentioned_sources, source_clauses
 from rag.store import Store
 
 Mode = Literal["hybrid", "dense", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "keyword")
+Ranking = list[tuple[int, float]]
+MIN_CLAUSE_TERMS = 4  # a clause with fewer content words is searched as the whole question
 
 
-RRF_K = 60  # the constant of Cormack et al. (2009)
-RRF_DEPTH = 50  # candidates taken from each ranking before fusion
+@dataclass(frozen=True)
+class RetrievalParams:
+    depth: int = 100  # candidates taken from each ranking before fusion
+    rrf_k: int = 60  # the constant of Cormack et al. (2009)
+    keyword_weight: float = 1.0  # weight of the BM25 rankings in the fusion
+    sentence_weight: float = 1.0  # weight of the sentence-level BM25 rankings
+    hint_weight: float = 1.0  # weight of the rankings restricted to a named source/date
+    clause_weight: float = 1.0  # weight of a named source's own clause (0 = off)
+    source_hints: bool = True
+    date_hints: bool = True
+    max_per_doc: int = 2  # chunks one article may place in the results (0 = no cap)
 
 
-def rrf(rankings: list[list[tuple[int, float]]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: sum of 1 / (k + rank) over the rankings an id appears in."""
+def rrf(rankings: list[tuple[Ranking, float]], k: int = 60) -> Ranking:
+    """Weighted reciprocal rank fusion: sum of weight / (k + rank) over the rankings."""
     fused: dict[int, float] = {}
-    for ranking in rankings:
+    for ranking, weight in rankings:
         for rank, (item, _) in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
     return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def cap_per_group(ranked: Ranking, group: dict[int, str], cap: int) -> Ranking:
+    """Keep the order, but at most ``cap`` items per group; the rest move to the end."""
+    if cap <= 0:
+        return ranked
+    seen: dict[str, int] = {}
+    head, tail = [], []
+    for item in ranked:
+        g = group.get(item[0], "")
+        seen[g] = seen.get(g, 0) + 1
+        (head if seen[g] <= cap else tail).append(item)
+    return head + tail
 
 
 class QueryCache:
@@ -54,9 +86,11 @@ class QueryCache:
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder, cache_size: int = 512):
+    def __init__(self, store: Store, embedder: Embedder,
+                 params: RetrievalParams | None = None, cache_size: int = 512):
         self.store = store
         self.embedder = embedder
+        self.params = params or RetrievalParams()
         self._cache = QueryCache(cache_size)
 
     def embed_query(self, question: str) -> np.ndarray:
@@ -66,29 +100,72 @@ class Retriever:
             self._cache.put(question, vec)
         return vec
 
-    def dense(self, question: str, k: int, filters: Filters) -> list[tuple[int, float]]:
+    def dense(self, question: str, k: int, filters: Filters) -> Ranking:
         index, _ = self.store.vectors()
         allowed = self.store.allowed_chunk_ids(filters)
         scores, ids = index.search(self.embed_query(question), k, allowed)
         return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
 
-    def keyword(self, question: str, k: int, filters: Filters) -> list[tuple[int, float]]:
+    def keyword(self, question: str, k: int, filters: Filters) -> Ranking:
         return self.store.keyword_search(question, k, filters)
+
+    def sentences(self, question: str, k: int, filters: Filters) -> Ranking:
+        return self.store.sentence_search(question, k, filters)
+
+    def plan(self, question: str, filters: Filters) -> list[tuple[str, Filters, float]]:
+        """The (query text, filters, weight) searches whose rankings are fused: the question
+        over everything, then restricted to each source and date it names; a source is also
+        searched with its own clause of the question when that clause says enough."""
+        p = self.params
+        plans = [(question, filters, 1.0)]
+        if p.source_hints and not filters.sources:
+            named = mentioned_sources(question, self.store.sources())
+            clauses = source_clauses(question, named) if p.clause_weight else {}
+            for source in named:
+                f = replace(filters, sources=(source,))
+                plans.append((question, f, p.hint_weight))
+                clause = clauses.get(source, "")
+                if len(terms(clause)) >= MIN_CLAUSE_TERMS and clause != question:
+                    plans.append((clause, f, p.hint_weight * p.clause_weight))
+        if p.date_hints:
+            for day in mentioned_dates(question):
+                lo, hi = around(day)
+                lo = max(lo, filters.published_after or lo)
+                hi = min(hi, filters.published_before or hi)
+                if lo <= hi:
+                    plans.append((question, replace(filters, published_after=lo,
+                                                    published_before=hi), p.hint_weight))
+        return plans
+
+    def rank(self, question: str, mode: Mode = "hybrid",
+             filters: Filters | None = None) -> Ranking:
+        """The full ranking (up to ``depth``), before it is cut to k."""
+        filters = filters or Filters()
+        p = self.params
+        if mode == "dense":
+            ranked = self.dense(question, p.depth, filters)
+        elif mode == "keyword":
+            ranked = self.keyword(question, p.depth, filters)
+        else:
+            rankings: list[tuple[Ranking, float]] = []
+            for text, f, weight in self.plan(question, filters):
+                rankings.append((self.dense(text, p.depth, f), weight))
+                if p.keyword_weight:
+                    rankings.append((self.keyword(text, p.depth, f), weight * p.keyword_weight))
+                if p.sentence_weight:
+                    rankings.append((self.sentences(text, p.depth, f),
+                                     weight * p.sentence_weight))
+            ranked = rrf(rankings, p.rrf_k)[: p.depth]
+        if p.max_per_doc:
+            ranked = cap_per_group(ranked, self.store.chunk_documents([i for i, _ in ranked]),
+                                   p.max_per_doc)
+        return ranked
 
     def search(self, question: str, k: int = 5, mode: Mode = "hybrid",
                filters: Filters | None = None) -> list[Passage]:
-        filters = filters or Filters()
-        if mode == "dense":
-            ranked = self.dense(question, k, filters)
-        elif mode == "keyword":
-            ranked = self.keyword(question, k, filters)
-        else:
-            depth = max(RRF_DEPTH, 2 * k)
-            ranked = rrf([self.dense(question, depth, filters),
-                          self.keyword(question, depth, filters)])[:k]
-        return self._passages(question, ranked)
+        return self._passages(question, self.rank(question, mode, filters)[:k])
 
-    def _passages(self, question: str, ranked: list[tuple[int, float]]) -> list[Passage]:
+    def _passages(self, question: str, ranked: Ranking) -> list[Passage]:
         rows = self.store.chunk_rows([i for i, _ in ranked])
         passages: list[Passage] = []
         for chunk_id, score in ranked:

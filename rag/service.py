@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from rag.answer import compose_answer
 from rag.config import Settings
-from rag.documents import Article, Filters, Passage
+from rag.documents import Answer, Article, Filters, Passage
 from rag.embedding import Embedder, make_embedder
 from rag.errors import RejectedInput
 from rag.ingest import IngestReport, Progress, ingest
-from rag.retriever import Mode, Retriever
+from rag.retriever import Mode, RetrievalParams, Retriever
 from rag.sources import Limits, parse_paths
 from rag.store import IndexParams, Store
 from rag.vectors import set_threads
+
+
+@dataclass
+class Result:
+    question: str
+    answer: Answer | None
+    passages: list[Passage]
 
 
 class Service:
@@ -21,15 +30,21 @@ class Service:
         self.store = store
         self.embedder = embedder
         self.settings = settings
-        self.retriever = Retriever(store, embedder)
+        self.retriever = Retriever(store, embedder, RetrievalParams(
+            depth=settings.depth, rrf_k=settings.rrf_k, keyword_weight=settings.keyword_weight,
+            sentence_weight=settings.sentence_weight,
+            hint_weight=settings.hint_weight, clause_weight=settings.clause_weight,
+            source_hints=settings.source_hints,
+            date_hints=settings.date_hints, max_per_doc=settings.max_per_doc))
 
     @classmethod
     def open(cls, settings: Settings, *, create: bool = False, for_writing: bool = False,
-             embedder: Embedder | None = None) -> Service:
-        set_threads(settings.threads)
+             embedder: Embedder | None = None, serving: bool = False) -> Service:
+        threads = settings.thread_count(serving)
+        set_threads(threads)
         if embedder is None:
-            embedder = make_embedder(settings.model, device=settings.device,
-                                     threads=settings.threads, batch_size=settings.batch_size)
+            embedder = make_embedder(settings.model, device=settings.device, threads=threads,
+                                     batch_size=settings.batch_size)
         # the model is checked by name; its dimension (which loads the weights) is only
         # needed to create a new index
         creating = create and not Store.exists(settings.index_dir)
@@ -60,6 +75,12 @@ class Service:
     def query(self, question: str, k: int = 5, mode: Mode = "hybrid",
               filters: Filters | None = None) -> list[Passage]:
         return self.retriever.search(question, k=k, mode=mode, filters=filters)
+
+    def ask(self, question: str, k: int = 5, mode: Mode = "hybrid",
+            filters: Filters | None = None, answer: bool = True) -> Result:
+        """What /query answers: the passages and, if asked, the cited extractive answer."""
+        passages = self.query(question, k=k, mode=mode, filters=filters)
+        return Result(question, compose_answer(question, passages) if answer else None, passages)
 
     def stats(self) -> dict:
         meta = self.store.meta()

@@ -175,7 +175,8 @@ def parse_seed(text: str, origin: str, limits: Limits = Limits()) -> Article:
     rest = text[cursor:]
     if rest.strip():
         bad = _LOOKS_LIKE_TAG.search(rest)
-        what = f"unknown tag {bad.group(0)}" if bad else f"text outside any tag: {rest.strip()[:30]!r}"
+        what = (f"unknown tag {bad.group(0)}" if bad
+                else f"text outside any tag: {rest.strip()[:30]!r}")
         raise RejectedInput(origin, what)
     if "CONTENT" not in sections:
         raise RejectedInput(origin, "no <CONTENT> section (empty body)")
@@ -222,7 +223,8 @@ def decode(data: bytes, origin: str) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         bad = data[exc.start:exc.start + 1].hex()
-        raise RejectedInput(origin, f"not valid UTF-8 (byte 0x{bad} at offset {exc.start})") from None
+        raise RejectedInput(origin, f"not valid UTF-8 (byte 0x{bad} at offset "
+                                    f"{exc.start})") from None
     if "\x00" in text:
         raise RejectedInput(origin, "contains NUL characters (binary file?)")
     return text

@@ -76,7 +76,7 @@ CREATE INDEX IF NOT EXISTS chunks_generation ON chunks(generation);
 CREATE TABLE IF NOT EXISTS embeddings(hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tombstones(chunk_id INTEGER NOT NULL, generation INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS tombstones_generation ON tombstones(generation);
-"""  + keyword.FTS_SCHEMA + ";\n"
+""" + ";\n".join(keyword.SCHEMA) + ";\n"
 
 
 @dataclass(frozen=True)
@@ -136,9 +136,7 @@ class Store:
         store = cls(index_dir)
         if create or check_chunking:  # writers make sure the schema exists; readers never lock
             with store._write() as db:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                store._create_schema(db)
                 if store._meta(db).get("format_version") is None and params is not None:
                     db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                    [*params.as_meta().items(), ("generation", "0")])
@@ -146,6 +144,41 @@ class Store:
         if create or check_chunking:
             store.write_manifest()
         return store
+
+    @staticmethod
+    def _create_schema(db: sqlite3.Connection) -> None:
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+
+    @classmethod
+    def rebuild(cls, index_dir: Path, params: IndexParams) -> None:
+        """Empty an index for a fresh build with ``params``, keeping stored embeddings of the
+        same model (so re-chunking re-embeds only texts it has not seen). An unreadable index
+        is removed instead."""
+        index_dir = Path(index_dir)
+        if not cls.exists(index_dir):
+            return
+        store = cls(index_dir)
+        try:
+            with store._write() as db:
+                store._create_schema(db)
+                same_model = store._meta(db).get("model") == params.model
+                gen = int(store._meta(db).get("generation", "0")) + 1
+                db.execute("INSERT INTO tombstones SELECT id, ? FROM chunks", (gen,))
+                for table in ("chunks_fts", "sentences_fts", "sentences", "chunks",
+                              "document_authors", "documents",
+                              *(() if same_model else ("embeddings",))):
+                    db.execute(f"DELETE FROM {table}")
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                               [*params.as_meta().items(), ("generation", str(gen))])
+        except sqlite3.DatabaseError:
+            store.close()
+            for p in index_dir.glob(f"{DB_NAME}*"):
+                p.unlink()
+        store.close()
+        for p in index_dir.glob("vectors-*.faiss"):
+            p.unlink()
 
     def check(self, params: IndexParams | None, check_chunking: bool = False) -> None:
         meta = self.meta()
@@ -263,7 +296,8 @@ class Store:
         with self._write() as db:
             gen = int(self._meta(db)["generation"]) + 1
             db.executemany("INSERT OR IGNORE INTO embeddings(hash, vector) VALUES (?, ?)",
-                           [(h, np.asarray(v, np.float32).tobytes()) for h, v in embeddings.items()])
+                           [(h, np.asarray(v, np.float32).tobytes())
+                            for h, v in embeddings.items()])
             ids = [d.article.document_id for d in docs]
             self._delete(db, gen, "document_id", ids)
             self._delete(db, gen, "url", list(delete_urls))
@@ -282,9 +316,7 @@ class Store:
                     "text, embed_hash, generation) VALUES (?,?,?,?,?,?,?,?)",
                     [(a.document_id, c.ordinal, c.char_start, c.char_end, c.n_tokens, c.text, h,
                       gen) for c, h in zip(d.chunks, d.embed_hashes, strict=True)])
-                meta = keyword.meta_text(a)
-                db.execute("INSERT INTO chunks_fts(rowid, text, title, meta) SELECT id, text, ?, "
-                           "? FROM chunks WHERE document_id = ?", (a.title, meta, a.document_id))
+                keyword.index_document(db, a)
             db.execute("UPDATE meta SET value=? WHERE key='generation'", (str(gen),))
         return gen
 
@@ -293,11 +325,11 @@ class Store:
         for i in range(0, len(values), 500):
             part = values[i:i + 500]
             marks = ",".join("?" * len(part))
-            where = f"document_id IN (SELECT document_id FROM documents WHERE {column} IN ({marks}))"
+            where = (f"document_id IN (SELECT document_id FROM documents "
+                     f"WHERE {column} IN ({marks}))")
             db.execute(f"INSERT INTO tombstones SELECT id, ? FROM chunks WHERE {where}",
                        [gen, *part])
-            db.execute(f"DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE {where})",
-                       part)
+            keyword.unindex_documents(db, f"{column} IN ({marks})", part)
             db.execute(f"DELETE FROM chunks WHERE {where}", part)
             db.execute(f"DELETE FROM documents WHERE {column} IN ({marks})", part)
 
@@ -389,6 +421,29 @@ class Store:
                        filters: Filters) -> list[tuple[int, float]]:
         with self._read() as db:
             return keyword.search(db, question, k, filters)
+
+    def sources(self) -> list[str]:
+        """Distinct publisher names (cached per generation)."""
+        gen = self.generation
+        cached = getattr(self, "_sources", None)
+        if cached is None or cached[0] != gen:
+            with self._read() as db:
+                names = [r[0] for r in db.execute("SELECT DISTINCT source FROM documents")]
+            cached = self._sources = (gen, names)
+        return cached[1]
+
+    def chunk_documents(self, ids: Sequence[int]) -> dict[int, str]:
+        if not len(ids):
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._read() as db:
+            return {r[0]: r[1] for r in db.execute(
+                f"SELECT id, document_id FROM chunks WHERE id IN ({marks})", [int(i) for i in ids])}
+
+    def sentence_search(self, question: str, k: int,
+                        filters: Filters) -> list[tuple[int, float]]:
+        with self._read() as db:
+            return keyword.sentence_search(db, question, k, filters)
 
     def chunk_rows(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
         """Chunk text, offsets and document metadata for ``ids`` (missing ids are absent)."""

@@ -66,16 +66,18 @@ def free_port() -> int:
 
 def start_server(index_dir: Path, env: dict[str, str] | None = None,
                  timeout: float = 120) -> tuple[subprocess.Popen, str]:
+    """``rag serve`` in a subprocess; its log goes to a file beside the index."""
     port = free_port()
-    proc = subprocess.Popen(
-        [*RAG, "serve", "--index", str(index_dir), "--port", str(port)],
-        cwd=ROOT, env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = index_dir.parent / f"server-{port}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*RAG, "serve", "--index", str(index_dir), "--port", str(port)],
+            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+            raise RuntimeError(f"server exited: {log.read_text()}")
         try:
             if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                 return proc, base

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import SEED_FILE, open_service
 from rag.sources import parse_bytes
+
+from conftest import SEED_FILE, open_service
 
 
 def articles(n: int, version: str = "v1"):

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DEV, SEED_FILE, SEED_URL
 from rag.sources import Limits, parse_bytes, parse_paths
+
+from conftest import DEV, SEED_FILE, SEED_URL
 
 SEED = SEED_FILE.read_text(encoding="utf-8")
 
@@ -59,7 +60,8 @@ def test_json_aliases_and_jsonl():
 
 
 def test_markdown_with_front_matter():
-    text = "---\nurl: https://example.com/md\nauthor: Ann Lee\ndate: 2023-10-05\n---\n# Title\n\nBody."
+    text = ("---\nurl: https://example.com/md\nauthor: Ann Lee\ndate: 2023-10-05\n---\n"
+            "# Title\n\nBody.")
     [a] = parse_bytes(text.encode(), "note.md").articles
     assert a.title == "Title" and a.published_date == date(2023, 10, 5) and "Body." in a.body
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import open_service
 from rag.embedding import HashEmbedder
 from rag.errors import IndexMismatch, NotFound
 from rag.store import Store
+
+from conftest import open_service
 from test_ingest import articles
 
 

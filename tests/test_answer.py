@@ -1,0 +1,56 @@
+"""Highlights and the cited extractive answer: verbatim, cited, and absent without support."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rag.answer import best_sentence, compose_answer
+from rag.documents import Passage
+
+TEXT = ("The committee met on Monday. Top aides concluded that the ATACMS missiles, which have "
+        "a range of about 190 miles, could help deter North Korea. Lunch was served at noon.")
+
+
+def passage(rank: int, text: str, start: int = 100) -> Passage:
+    return Passage(rank=rank, score=1.0 / rank, text=text, document_id=f"d{rank}",
+                   chunk_id=f"d{rank}:0", title="T", url=f"https://x.com/{rank}", author=None,
+                   published_date=None, source="x.com", char_start=start,
+                   char_end=start + len(text))
+
+
+def test_highlight_is_the_best_sentence_with_absolute_offsets():
+    hl = best_sentence("What is the range of the ATACMS missiles?", TEXT, offset=100)
+    assert hl is not None and "190 miles" in hl.text
+    assert TEXT[hl.char_start - 100:hl.char_end - 100] == hl.text
+
+
+def test_answer_sentences_are_verbatim_and_cite_their_passages():
+    passages = [passage(1, TEXT), passage(2, "North Korea sent troops to aid Moscow in the war."),
+                passage(3, TEXT)]
+    answer = compose_answer("What is the range of the ATACMS missiles?", passages)
+    assert answer is not None
+    for sentence in answer.sentences:
+        assert sentence.citations
+        for n in sentence.citations:
+            assert sentence.text in passages[n - 1].text
+    assert "190 miles" in answer.text and "[1][3]" in answer.text
+
+
+def test_no_support_means_no_answer():
+    passages = [passage(1, "Lunch was served at noon. The weather was fine all day long.")]
+    assert compose_answer("What is the range of the ATACMS missiles?", passages) is None
+    assert compose_answer("What is the range?", []) is None
+    assert compose_answer("the of and", passages) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(question=st.text(max_size=80), texts=st.lists(st.text(min_size=1, max_size=400),
+                                                     min_size=1, max_size=5))
+def test_any_answer_is_verbatim_and_correctly_cited(question, texts):
+    passages = [passage(i + 1, t) for i, t in enumerate(texts)]
+    answer = compose_answer(question, passages)
+    if answer is not None:
+        for sentence in answer.sentences:
+            assert sentence.citations
+            assert all(sentence.text in passages[n - 1].text for n in sentence.citations)

@@ -1,0 +1,124 @@
+"""The HTTP contract, against a real uvicorn server over a real index of seeds/."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from conftest import SEED_URL
+
+QUESTION = "What is the range of the ATACMS missiles?"
+
+
+def post(base: str, body, **kwargs) -> httpx.Response:
+    return httpx.post(f"{base}/query", json=body, timeout=60, **kwargs)
+
+
+def test_atacms_question_end_to_end(seed_server):
+    r = post(seed_server, {"question": QUESTION})
+    assert r.status_code == 200
+    data = r.json()
+    top = data["passages"][0]
+    assert "190 miles" in top["text"]
+    assert top["url"] == SEED_URL
+    assert "Michael Birnbaum" in top["author"]
+    assert top["rank"] == 1 and top["published_date"] == "2024-11-26"
+    assert top["source"] == "washingtonpost.com"
+    doc = httpx.get(f"{seed_server}/documents/{top['document_id']}", timeout=30).json()
+    assert doc["body"][top["char_start"]:top["char_end"]] == top["text"]
+    assert doc["url"] == SEED_URL and "Michael Birnbaum" in doc["authors"]
+    hl = top["highlight"]
+    assert doc["body"][hl["char_start"]:hl["char_end"]] == hl["text"]
+    assert top["char_start"] <= hl["char_start"] < hl["char_end"] <= top["char_end"]
+    assert data["took_ms"] > 0 and data["question"] == QUESTION
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
+def test_every_mode_returns_cited_passages(seed_server, mode):
+    data = post(seed_server, {"question": QUESTION, "k": 3, "mode": mode}).json()
+    assert 1 <= len(data["passages"]) <= 3
+    assert [p["rank"] for p in data["passages"]] == list(range(1, len(data["passages"]) + 1))
+    assert all(p["url"] == SEED_URL for p in data["passages"])
+
+
+def test_filters_that_exclude_the_only_article_return_nothing(seed_server):
+    for filters in ({"authors": ["Somebody Else"]},
+                    {"sources": ["nytimes.com"]},
+                    {"published_after": "2024-11-27"},
+                    {"published_before": "2024-11-25"}):
+        data = post(seed_server, {"question": QUESTION, "filters": filters}).json()
+        assert data["passages"] == [], filters
+
+
+def test_filters_that_match_keep_the_article(seed_server):
+    for filters in ({"authors": ["michael birnbaum"]}, {"sources": ["washingtonpost.com"]},
+                    {"sources": ["https://www.washingtonpost.com/"]},
+                    {"published_after": "2024-11-26", "published_before": "2024-11-26"}):
+        data = post(seed_server, {"question": QUESTION, "filters": filters}).json()
+        assert data["passages"], filters
+
+
+BAD = [
+    ({"question": ""}, "question"),
+    ({"question": "   "}, "question is empty"),
+    ({"question": "x" * 5_000_000}, "limit"),
+    ({"question": QUESTION, "k": 0}, "k"),
+    ({"question": QUESTION, "k": 500}, "k"),
+    ({"question": QUESTION, "k": "5"}, "k"),
+    ({"question": QUESTION, "k": 2.5}, "k"),
+    ({"question": QUESTION, "mode": "semantic"}, "mode"),
+    ({"question": 42}, "question"),
+    ({"question": [QUESTION]}, "question"),
+    ({"question": QUESTION, "answer": "yes"}, "answer"),
+    ({"question": QUESTION, "filters": {"published_after": "2024-13-45"}}, "published_after"),
+    ({"question": QUESTION, "filters": {"published_after": "2024-12-01",
+                                        "published_before": "2024-11-01"}}, "later"),
+    ({"question": QUESTION, "filters": {"authors": "Michael Birnbaum"}}, "authors"),
+    ({"question": QUESTION, "filters": {"colour": "red"}}, "colour"),
+    ({"question": QUESTION, "unknown": 1}, "unknown"),
+    ({}, "question"),
+    ([], "body"),
+]
+
+
+@pytest.mark.parametrize(("body", "mentions"), BAD)
+def test_bad_input_gets_4xx_with_one_error_shape(seed_server, body, mentions):
+    r = post(seed_server, body)
+    assert 400 <= r.status_code < 500
+    err = r.json()["error"]
+    assert set(err) == {"code", "message"} and mentions in err["message"]
+
+
+def test_malformed_json_and_wrong_content(seed_server):
+    for content in (b"{not json", b"", b"\xff\xfe"):
+        r = httpx.post(f"{seed_server}/query", content=content, timeout=30,
+                       headers={"content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+
+
+def test_unknown_document_and_route(seed_server):
+    r = httpx.get(f"{seed_server}/documents/doesnotexist", timeout=30)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = httpx.get(f"{seed_server}/nope", timeout=30)
+    assert r.status_code == 404 and "error" in r.json()
+    r = httpx.get(f"{seed_server}/query", timeout=30)
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_health_stats_documents(seed_server):
+    assert httpx.get(f"{seed_server}/health").json() == {"status": "ok", "ready": True,
+                                                        "documents": 1}
+    stats = httpx.get(f"{seed_server}/stats").json()
+    assert stats["documents"] == 1 and stats["chunks"] > 5 and stats["dim"] == 384
+    assert stats["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    page = httpx.get(f"{seed_server}/documents", params={"limit": 10}).json()
+    assert page["total"] == 1 and page["documents"][0]["url"] == SEED_URL
+    assert httpx.get(f"{seed_server}/documents", params={"limit": 0}).status_code == 422
+
+
+def test_openapi_describes_the_contract(seed_server):
+    spec = httpx.get(f"{seed_server}/openapi.json").json()
+    assert {"/query", "/documents/{document_id}", "/documents", "/health", "/stats"} <= set(
+        spec["paths"])
+    responses = spec["paths"]["/query"]["post"]["responses"]
+    assert "ErrorResponse" in str(responses["422"])

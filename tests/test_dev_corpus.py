@@ -1,0 +1,44 @@
+"""The whole MultiHop-RAG dev corpus, ingested with the real model (the slowest test here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag import evaluate as ev
+
+from conftest import DEV, open_service
+
+
+@pytest.fixture(scope="module")
+def dev_service(tmp_path_factory, real_embedder):
+    svc = open_service(tmp_path_factory.mktemp("dev-index"), real_embedder)
+    report = svc.ingest_paths([DEV / "corpus.json"])
+    assert len(report.added) == 375 and not report.rejected
+    return svc
+
+
+def test_dev_corpus_is_indexed_whole(dev_service):
+    counts = dev_service.store.counts()
+    assert counts["documents"] == 375 and counts["chunks"] > 3000
+    index, _ = dev_service.store.vectors()
+    assert len(index) == counts["chunks"]
+
+
+def test_a_known_question_finds_its_evidence_articles(dev_service):
+    question = ev.load_gold(DEV / "queries.json")[0]  # the FTX / Sam Bankman-Fried question
+    result = dev_service.ask(question.question, k=5)
+    urls = {p.url for p in result.passages}
+    assert set(question.urls) & urls
+    assert any(p.source in ("The Verge", "TechCrunch") for p in result.passages)
+
+
+def test_filters_on_the_dev_corpus(dev_service):
+    from datetime import date
+
+    from rag.documents import Filters
+
+    q = "Sam Bankman-Fried trial"
+    only = dev_service.query(q, k=10, filters=Filters(sources=("The Verge",)))
+    assert only and all(p.source == "The Verge" for p in only)
+    dated = dev_service.query(q, k=10, filters=Filters(published_after=date(2023, 11, 1)))
+    assert all(p.published_date >= "2023-11-01" for p in dated)

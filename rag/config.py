@@ -34,7 +34,8 @@ class Settings(BaseSettings):
                          "core for ingest and eval, 1 per server process (so concurrent "
                          "requests do not fight over cores).")
     batch_size: int = Field(32, ge=1, description="Embedding batch size.")
-    chunk_tokens: int = Field(200, ge=16, description="Chunk budget in model tokens.")
+    chunk_tokens: int = Field(222, ge=16, description="Chunk budget in model tokens (at most "
+                              "the model's window, 254 for MiniLM, minus 32 for the title).")
     chunk_overlap: int = Field(40, ge=0, description="Overlap between chunks in model tokens.")
     max_article_bytes: int = Field(5_000_000, ge=1, description="Largest accepted source file.")
     max_question_chars: int = Field(2_000, ge=1, description="Longest accepted question.")

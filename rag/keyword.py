@@ -16,7 +16,8 @@ from rag.answer import STOPWORDS
 from rag.chunking import sentence_spans
 from rag.documents import Article, Filters, domain_of
 
-TOKENIZER = "tokenize='porter unicode61 remove_diacritics 2'"
+# Hyphenated compounds stay one token: "longer-range" is not the noun "range".
+TOKENIZER = "tokenize=\"porter unicode61 remove_diacritics 2 tokenchars '-'\""
 SCHEMA = [
     f"CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, meta, {TOKENIZER})",
     # sentence-level index: a gold fact is one sentence, and a question paraphrases it
@@ -29,7 +30,7 @@ SCHEMA = [
 # BM25 column weights for (text, title, meta)
 WEIGHTS = (1.0, 0.5, 0.5)
 
-_TERM = re.compile(r"\w+", re.UNICODE)
+_TERM = re.compile(r"\w+(?:-\w+)*", re.UNICODE)
 
 
 def meta_text(article: Article) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.answer import compose_answer
+from rag.answer import ANSWER_PASSAGES, SUPPORT_THRESHOLD, compose_answer, support
 from rag.config import Settings
 from rag.documents import Answer, Article, Filters, Passage
 from rag.embedding import Embedder, make_embedder
@@ -80,7 +80,15 @@ class Service:
             filters: Filters | None = None, answer: bool = True) -> Result:
         """What /query answers: the passages and, if asked, the cited extractive answer."""
         passages = self.query(question, k=k, mode=mode, filters=filters)
-        return Result(question, compose_answer(question, passages) if answer else None, passages)
+        if not answer:
+            return Result(question, None, passages)
+        return Result(question, self.answer(question, passages), passages)
+
+    def answer(self, question: str, passages: list[Passage]) -> Answer | None:
+        """The cited extractive answer, or None when the passages do not support one."""
+        similarity = self.retriever.similarity(question, passages[:ANSWER_PASSAGES])
+        score = support(question, passages, similarity, ignore=self.store.sources())
+        return compose_answer(question, passages) if score >= SUPPORT_THRESHOLD else None
 
     def stats(self) -> dict:
         meta = self.store.meta()

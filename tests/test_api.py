@@ -122,3 +122,26 @@ def test_openapi_describes_the_contract(seed_server):
         spec["paths"])
     responses = spec["paths"]["/query"]["post"]["responses"]
     assert "ErrorResponse" in str(responses["422"])
+
+
+def test_answer_is_verbatim_and_cited(seed_server):
+    data = post(seed_server, {"question": QUESTION, "k": 5}).json()
+    answer = data["answer"]
+    assert answer is not None and "190 miles" in answer["text"]
+    by_rank = {p["rank"]: p for p in data["passages"]}
+    for sentence in answer["sentences"]:
+        assert sentence["citations"]
+        for n in sentence["citations"]:
+            assert sentence["text"] in by_rank[n]["text"]
+        assert sentence["text"] in answer["text"]
+
+
+def test_question_about_something_absent_gets_no_answer(seed_server):
+    data = post(seed_server, {"question": "Who won the 2023 Formula One world championship?"}
+                ).json()
+    assert data["answer"] is None
+
+
+def test_answer_can_be_turned_off(seed_server):
+    data = post(seed_server, {"question": QUESTION, "answer": False}).json()
+    assert data["answer"] is None and data["passages"]

@@ -26,57 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from rag import keyword
+from rag import keyword, vectorfiles
 from rag.documents import Article, Chunk, Filters, domain_of
 from rag.errors import IndexMismatch, NotFound
+from rag.tables import FORMAT_VERSION, SCHEMA
 from rag.vectors import VectorIndex
 
-FORMAT_VERSION = 1
 DB_NAME = "rag.sqlite3"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents(
-    document_id TEXT PRIMARY KEY,
-    url TEXT NOT NULL UNIQUE,
-    title TEXT NOT NULL,
-    author TEXT,
-    published_date TEXT,
-    published_at TEXT,
-    source TEXT NOT NULL,
-    domain TEXT NOT NULL,
-    summary TEXT,
-    highlights TEXT,
-    category TEXT,
-    body TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    origin TEXT,
-    ingested_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS document_authors(
-    document_id TEXT NOT NULL REFERENCES documents(document_id) ON DELETE CASCADE,
-    name TEXT NOT NULL COLLATE NOCASE
-);
-CREATE INDEX IF NOT EXISTS document_authors_name ON document_authors(name);
-CREATE INDEX IF NOT EXISTS document_authors_doc ON document_authors(document_id);
-CREATE INDEX IF NOT EXISTS documents_published ON documents(published_date);
-CREATE TABLE IF NOT EXISTS chunks(
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    document_id TEXT NOT NULL REFERENCES documents(document_id) ON DELETE CASCADE,
-    ordinal INTEGER NOT NULL,
-    char_start INTEGER NOT NULL,
-    char_end INTEGER NOT NULL,
-    n_tokens INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    embed_hash TEXT NOT NULL,
-    generation INTEGER NOT NULL,
-    UNIQUE(document_id, ordinal)
-);
-CREATE INDEX IF NOT EXISTS chunks_generation ON chunks(generation);
-CREATE TABLE IF NOT EXISTS embeddings(hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS tombstones(chunk_id INTEGER NOT NULL, generation INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS tombstones_generation ON tombstones(generation);
-""" + ";\n".join(keyword.SCHEMA) + ";\n"
 
 
 @dataclass(frozen=True)
@@ -114,6 +71,7 @@ class Store:
         self._vec_lock = threading.Lock()
         self._vectors: VectorIndex | None = None
         self._vectors_gen = -1
+        self._files = vectorfiles.VectorFiles(self.dir)
 
     # ------------------------------------------------------------ opening
 
@@ -177,8 +135,7 @@ class Store:
             for p in index_dir.glob(f"{DB_NAME}*"):
                 p.unlink()
         store.close()
-        for p in index_dir.glob("vectors-*.faiss"):
-            p.unlink()
+        vectorfiles.VectorFiles(index_dir).remove_all()
 
     def check(self, params: IndexParams | None, check_chunking: bool = False) -> None:
         meta = self.meta()
@@ -342,65 +299,23 @@ class Store:
 
     # ------------------------------------------------------------ vectors
 
-    def _vectors_path(self, gen: int) -> Path:
-        return self.dir / f"vectors-{gen:010d}.faiss"
-
-    def _saved_generations(self) -> list[int]:
-        gens = []
-        for p in self.dir.glob("vectors-*.faiss"):
-            try:
-                gens.append(int(p.stem.split("-", 1)[1]))
-            except ValueError:
-                continue
-        return sorted(gens)
-
     def vectors(self) -> tuple[VectorIndex, int]:
         """The FAISS index at the store's current generation, caught up or rebuilt as needed."""
         with self._vec_lock, self._read() as db:
             gen = int(self._meta(db)["generation"])
             if self._vectors is not None and self._vectors_gen == gen:
                 return self._vectors, gen
-            dim = int(self._meta(db)["dim"])
             index, base = self._vectors, self._vectors_gen
             if index is None:
-                index, base = self._load_saved(dim, gen)
-            self._catch_up(db, index, base, gen)
+                index, base = self._files.load_latest(int(self._meta(db)["dim"]), gen)
+            vectorfiles.catch_up(db, index, base, gen)
             self._vectors, self._vectors_gen = index, gen
             return index, gen
-
-    def _load_saved(self, dim: int, gen: int) -> tuple[VectorIndex, int]:
-        for saved in reversed(self._saved_generations()):
-            if saved > gen:
-                continue
-            try:
-                return VectorIndex.load(self._vectors_path(saved), dim), saved
-            except Exception:  # noqa: BLE001 - unreadable file: fall back to a rebuild
-                continue
-        return VectorIndex(dim), 0
-
-    def _catch_up(self, db: sqlite3.Connection, index: VectorIndex, base: int, gen: int) -> None:
-        if base >= gen:
-            return
-        gone = [r[0] for r in db.execute(
-            "SELECT chunk_id FROM tombstones WHERE generation > ?", (base,))]
-        index.remove(np.asarray(gone, dtype=np.int64))
-        rows = db.execute(
-            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.hash = c.embed_hash "
-            "WHERE c.generation > ?", (base,))
-        while batch := rows.fetchmany(10_000):
-            ids = np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch))
-            vecs = np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32)
-            index.add(ids, vecs.reshape(len(batch), -1))
 
     def save_vectors(self) -> Path:
         """Persist the current FAISS index, tagged with its generation; drop older files."""
         index, gen = self.vectors()
-        path = self._vectors_path(gen)
-        if not path.exists():
-            index.save(path)
-        for old in self._saved_generations():
-            if old < gen:
-                self._vectors_path(old).unlink(missing_ok=True)
+        path = self._files.save(index, gen)
         self.write_manifest()
         return path
 

@@ -14,7 +14,10 @@ def document_id_for(url: str) -> str:
 
 
 def domain_of(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # an invalid IPv6 host such as "http://[x"
+        return ""
     return host[4:] if host.startswith("www.") else host
 
 

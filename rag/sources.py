@@ -88,8 +88,12 @@ def check_url(value: Any, origin: str) -> str:
     if not isinstance(value, str):
         raise RejectedInput(origin, f"URL must be a string, got {type(value).__name__}")
     url = value.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unbalanced "[" (an invalid IPv6 host)
+        host = None
+    if host is None or parts.scheme not in ("http", "https") or any(c.isspace() for c in url):
         raise RejectedInput(origin, f"URL {url[:80]!r} is not an absolute http(s) URL")
     return url
 

@@ -145,3 +145,8 @@ def test_question_about_something_absent_gets_no_answer(seed_server):
 def test_answer_can_be_turned_off(seed_server):
     data = post(seed_server, {"question": QUESTION, "answer": False}).json()
     assert data["answer"] is None and data["passages"]
+
+
+def test_odd_source_filter_is_not_a_crash(seed_server):
+    r = post(seed_server, {"question": QUESTION, "filters": {"sources": ["http://[x", "["]}})
+    assert r.status_code == 200 and r.json()["passages"] == []

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from conftest import ROOT
 from rag.config import Settings
+
+from conftest import ROOT
 
 
 def test_defaults(monkeypatch):

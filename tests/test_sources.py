@@ -141,3 +141,9 @@ def test_random_bytes_are_parsed_or_cleanly_rejected(data, suffix):
 def test_mangled_seed_files_are_parsed_or_cleanly_rejected(cut, junk):
     result = parse_bytes((SEED[:cut] + junk + SEED[cut:]).encode(), "mangled.txt")
     assert len(result.articles) + len(result.rejected) == 1
+
+
+def test_invalid_ipv6_host_is_a_clean_rejection():
+    # found by the fuzz test above: urlsplit raises ValueError on an unbalanced "["
+    [rejection] = parse_bytes(seed_with(URL="https://[broken/x").encode(), "v6.txt").rejected
+    assert "not an absolute http(s) URL" in str(rejection)

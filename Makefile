@@ -27,6 +27,7 @@ run: index
 	$(BIN)/rag serve --index $(INDEX)
 
 test: install
+	$(BIN)/ruff check rag tests eval
 	$(BIN)/python -m pytest
 
 lint: install

@@ -205,6 +205,7 @@ def evaluate(
             fail(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
         questions = ev.load_gold(gold)[:limit]
         svc = Service.open(settings(index_dir=index))
+        svc.retriever.embed_query("warm up")  # load the model before the clock starts
         with tqdm(total=len(questions), desc="questions", unit="q", file=sys.stderr,
                   disable=None) as bar:
             report = ev.run(lambda q, n: svc.ask(q, k=n, mode=mode), questions, k=k,  # type: ignore[arg-type]

@@ -48,11 +48,11 @@ def best_sentence(question: str, text: str, offset: int = 0) -> Span | None:
 
 ANSWER_SENTENCES = 3  # at most this many sentences in an answer
 ANSWER_PASSAGES = 5  # taken from the top passages only
-# An answer is given only when the evidence supports the question: the best cosine similarity
-# between the question and a top passage, plus a bonus for the share of the question's names
-# (capitalised words) found in the top passages. Chosen on the MultiHop-RAG dev split for
-# >= 0.7 abstention on its null questions while answering as many others as possible
-# (eval/README.md has the trade-off table).
+# An answer is given only when the index supports the question: the cosine similarity of the
+# question and its nearest chunk (within the request's filters), plus a bonus for the share of
+# the question's names (capitalised words) found in the top passages. Chosen on the MultiHop-RAG
+# dev split for >= 0.7 abstention on its null questions while answering as many others as
+# possible (eval/README.md has the trade-off).
 SUPPORT_THRESHOLD = 0.535
 NAME_BONUS = 0.15
 _NAME = re.compile(r"(?<![.?!] )(?<!^)\b[A-Z][\w'’-]+")

@@ -106,14 +106,10 @@ class Retriever:
         scores, ids = index.search(self.embed_query(question), k, allowed)
         return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
 
-    def similarity(self, question: str, passages: list[Passage]) -> float:
-        """Best cosine similarity between the question and the passages' stored vectors."""
-        if not passages:
-            return 0.0
-        index, _ = self.store.vectors()
-        ids = self.store.chunk_ids([p.chunk_id for p in passages])
-        vectors = index.vectors(ids)
-        return float((vectors @ self.embed_query(question)).max()) if len(vectors) else 0.0
+    def similarity(self, question: str, filters: Filters | None = None) -> float:
+        """Cosine similarity of the question and its nearest chunk (within ``filters``)."""
+        best = self.dense(question, 1, filters or Filters())
+        return best[0][1] if best else 0.0
 
     def keyword(self, question: str, k: int, filters: Filters) -> Ranking:
         return self.store.keyword_search(question, k, filters)

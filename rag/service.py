@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.answer import ANSWER_PASSAGES, SUPPORT_THRESHOLD, compose_answer, support
+from rag.answer import SUPPORT_THRESHOLD, compose_answer, support
 from rag.config import Settings
 from rag.documents import Answer, Article, Filters, Passage
 from rag.embedding import Embedder, make_embedder
@@ -82,11 +82,12 @@ class Service:
         passages = self.query(question, k=k, mode=mode, filters=filters)
         if not answer:
             return Result(question, None, passages)
-        return Result(question, self.answer(question, passages), passages)
+        return Result(question, self.answer(question, passages, filters), passages)
 
-    def answer(self, question: str, passages: list[Passage]) -> Answer | None:
-        """The cited extractive answer, or None when the passages do not support one."""
-        similarity = self.retriever.similarity(question, passages[:ANSWER_PASSAGES])
+    def answer(self, question: str, passages: list[Passage],
+               filters: Filters | None = None) -> Answer | None:
+        """The cited extractive answer, or None when the index does not support one."""
+        similarity = self.retriever.similarity(question, filters)
         score = support(question, passages, similarity, ignore=self.store.sources())
         return compose_answer(question, passages) if score >= SUPPORT_THRESHOLD else None
 

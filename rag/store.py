@@ -360,13 +360,6 @@ class Store:
         with self._read() as db:
             return keyword.sentence_search(db, question, k, filters)
 
-    def chunk_ids(self, chunk_keys: Sequence[str]) -> list[int]:
-        """Internal ids of chunks named ``document_id:ordinal``."""
-        pairs = [k.rsplit(":", 1) for k in chunk_keys]
-        with self._read() as db:
-            return [r[0] for d, o in pairs for r in db.execute(
-                "SELECT id FROM chunks WHERE document_id = ? AND ordinal = ?", (d, int(o)))]
-
     def chunk_rows(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
         """Chunk text, offsets and document metadata for ``ids`` (missing ids are absent)."""
         if not len(ids):

@@ -63,16 +63,6 @@ class VectorIndex:
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 
-    def vectors(self, ids: list[int]) -> np.ndarray:
-        """The stored vectors of ``ids`` (ids not in the index are skipped)."""
-        out = []
-        for i in ids:
-            try:
-                out.append(self._index.reconstruct(int(i)))
-            except RuntimeError:
-                continue
-        return np.asarray(out, dtype=np.float32).reshape(len(out), self.dim)
-
     def save(self, path: Path) -> None:
         """Write atomically: a reader sees the old file or the new one, never half of one."""
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

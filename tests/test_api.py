@@ -150,3 +150,10 @@ def test_answer_can_be_turned_off(seed_server):
 def test_odd_source_filter_is_not_a_crash(seed_server):
     r = post(seed_server, {"question": QUESTION, "filters": {"sources": ["http://[x", "["]}})
     assert r.status_code == 200 and r.json()["passages"] == []
+
+
+def test_whether_to_answer_does_not_depend_on_k(seed_server):
+    for k in (1, 5):
+        data = post(seed_server, {"question": QUESTION, "k": k}).json()
+        assert data["answer"] is not None, k
+        assert all(c <= k for s in data["answer"]["sentences"] for c in s["citations"])

@@ -29,7 +29,8 @@ RAG = [sys.executable, "-m", "rag.cli"]
 def real_embedder():
     from rag.embedding import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder()
+    # every core, as `rag ingest` uses: the dev-corpus test embeds ~5,000 chunks
+    return SentenceTransformerEmbedder(threads=os.cpu_count() or 1)
 
 
 @pytest.fixture

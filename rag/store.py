@@ -211,10 +211,6 @@ class Store:
         row = self._conn().execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
 
-    @property
-    def dim(self) -> int:
-        return int(self.meta()["dim"])
-
     def write_manifest(self) -> None:
         manifest = {**self.meta(), **self.counts()}
         tmp = self.dir / ".manifest.json.tmp"

@@ -64,7 +64,7 @@ def ingest(
 
         cfg = settings(index_dir=index)
         embedder = make_embedder(cfg.model, device=cfg.device, threads=cfg.thread_count(),
-                                 batch_size=cfg.batch_size)
+                                 batch_size=cfg.batch_size, backend=cfg.backend)
         if rebuild:
             Store.rebuild(cfg.index_dir, IndexParams(embedder.name, embedder.dim,
                                                      cfg.chunk_tokens, cfg.chunk_overlap))

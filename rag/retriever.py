@@ -30,7 +30,7 @@ MIN_CLAUSE_TERMS = 4  # a clause with fewer content words is searched as the who
 @dataclass(frozen=True)
 class RetrievalParams:
     depth: int = 100  # candidates taken from each ranking before fusion
-    rrf_k: int = 60  # the constant of Cormack et al. (2009)
+    rrf_k: int = 5  # 60 in Cormack et al. (2009); 5 measured best here (eval/README.md)
     keyword_weight: float = 1.0  # weight of the BM25 rankings in the fusion
     sentence_weight: float = 1.0  # weight of the sentence-level BM25 rankings
     hint_weight: float = 1.0  # weight of the rankings restricted to a named source/date
@@ -38,6 +38,7 @@ class RetrievalParams:
     source_hints: bool = True
     date_hints: bool = True
     max_per_doc: int = 2  # chunks one article may place in the results (0 = no cap)
+    keyword_backend: str = "bm25s"  # in-memory bm25s, or "fts5" (SQLite, in the store)
 
 
 def rrf(rankings: list[tuple[Ranking, float]], k: int = 60) -> Ranking:
@@ -94,11 +95,18 @@ class Retriever:
         self._cache = QueryCache(cache_size)
 
     def embed_query(self, question: str) -> np.ndarray:
-        vec = self._cache.get(question)
-        if vec is None:
-            vec = self.embedder.encode([question])[0]
-            self._cache.put(question, vec)
-        return vec
+        return self.embed_queries([question])[0]
+
+    def embed_queries(self, texts: list[str]) -> list[np.ndarray]:
+        """One model call for every text not in the cache (a question and its clauses)."""
+        missing = [t for t in dict.fromkeys(texts) if self._cache.get(t) is None]
+        if missing:
+            for text, vec in zip(missing, self.embedder.encode(missing), strict=True):
+                self._cache.put(text, vec)
+        found = {t: self._cache.get(t) for t in texts}
+        if any(v is None for v in found.values()):  # evicted meanwhile by other requests
+            return list(self.embedder.encode(texts))
+        return [found[t] for t in texts]
 
     def dense(self, question: str, k: int, filters: Filters) -> Ranking:
         index, _ = self.store.vectors()
@@ -112,10 +120,15 @@ class Retriever:
         return best[0][1] if best else 0.0
 
     def keyword(self, question: str, k: int, filters: Filters) -> Ranking:
-        return self.store.keyword_search(question, k, filters)
+        if self.params.keyword_backend == "fts5":
+            return self.store.keyword_search(question, k, filters)
+        return self.store.lexical().search(question, k, self.store.allowed_chunk_ids(filters))
 
     def sentences(self, question: str, k: int, filters: Filters) -> Ranking:
-        return self.store.sentence_search(question, k, filters)
+        if self.params.keyword_backend == "fts5":
+            return self.store.sentence_search(question, k, filters)
+        return self.store.lexical().sentence_search(question, k,
+                                                    self.store.allowed_chunk_ids(filters))
 
     def plan(self, question: str, filters: Filters) -> list[tuple[str, Filters, float]]:
         """The (query text, filters, weight) searches whose rankings are fused: the question
@@ -153,7 +166,9 @@ class Retriever:
             ranked = self.keyword(question, p.depth, filters)
         else:
             rankings: list[tuple[Ranking, float]] = []
-            for text, f, weight in self.plan(question, filters):
+            plans = self.plan(question, filters)
+            self.embed_queries([text for text, _, _ in plans])  # one batch, then cached
+            for text, f, weight in plans:
                 rankings.append((self.dense(text, p.depth, f), weight))
                 if p.keyword_weight:
                     rankings.append((self.keyword(text, p.depth, f), weight * p.keyword_weight))

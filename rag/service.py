@@ -35,7 +35,8 @@ class Service:
             sentence_weight=settings.sentence_weight,
             hint_weight=settings.hint_weight, clause_weight=settings.clause_weight,
             source_hints=settings.source_hints,
-            date_hints=settings.date_hints, max_per_doc=settings.max_per_doc))
+            date_hints=settings.date_hints, max_per_doc=settings.max_per_doc,
+            keyword_backend=settings.keyword_backend))
 
     @classmethod
     def open(cls, settings: Settings, *, create: bool = False, for_writing: bool = False,
@@ -44,7 +45,7 @@ class Service:
         set_threads(threads)
         if embedder is None:
             embedder = make_embedder(settings.model, device=settings.device, threads=threads,
-                                     batch_size=settings.batch_size)
+                                     batch_size=settings.batch_size, backend=settings.backend)
         # the model is checked by name; its dimension (which loads the weights) is only
         # needed to create a new index
         creating = create and not Store.exists(settings.index_dir)

@@ -29,6 +29,7 @@ import numpy as np
 from rag import keyword, vectorfiles
 from rag.documents import Article, Chunk, Filters, domain_of
 from rag.errors import IndexMismatch, NotFound
+from rag.lexical import LexicalIndex
 from rag.tables import FORMAT_VERSION, SCHEMA
 from rag.vectors import VectorIndex
 
@@ -57,6 +58,9 @@ class DocumentWrite:
     embed_hashes: list[str]
 
 
+ALLOWED_CACHE = 512  # filter -> allowed chunk ids answers kept
+
+
 def rebuild_hint(index_dir: Path) -> str:
     return f"rebuild it with: rag ingest SOURCES... --index {index_dir} --rebuild"
 
@@ -72,6 +76,9 @@ class Store:
         self._vectors: VectorIndex | None = None
         self._vectors_gen = -1
         self._files = vectorfiles.VectorFiles(self.dir)
+        self._lex_lock = threading.Lock()
+        self._lexical: tuple[int, LexicalIndex] | None = None
+        self._allowed: dict[tuple[int, Filters], np.ndarray] = {}
 
     # ------------------------------------------------------------ opening
 
@@ -318,15 +325,30 @@ class Store:
     # ------------------------------------------------------------ reads
 
     def allowed_chunk_ids(self, filters: Filters) -> np.ndarray | None:
-        """Chunk ids passing ``filters``; None when there is nothing to filter."""
+        """Chunk ids passing ``filters``; None when there is nothing to filter. The last few
+        hundred answers are kept per generation: hints repeat the same publishers and dates."""
         if filters.is_empty():
             return None
-        where, args = keyword.filter_sql(filters)
-        with self._read() as db:
-            ids = [r[0] for r in db.execute(
-                "SELECT c.id FROM chunks c JOIN documents d ON d.document_id = c.document_id "
-                f"WHERE {where}", args)]
-        return np.asarray(ids, dtype=np.int64)
+        key = (self.generation, filters)
+        ids = self._allowed.get(key)
+        if ids is None:
+            where, args = keyword.filter_sql(filters)
+            with self._read() as db:
+                ids = np.asarray([r[0] for r in db.execute(
+                    "SELECT c.id FROM chunks c JOIN documents d ON d.document_id = c.document_id "
+                    f"WHERE {where}", args)], dtype=np.int64)
+            if len(self._allowed) >= ALLOWED_CACHE:
+                self._allowed.clear()
+            self._allowed[key] = ids
+        return ids
+
+    def lexical(self) -> LexicalIndex:
+        """The in-memory BM25 index (bm25s) of the current generation, rebuilt on change."""
+        with self._lex_lock, self._read() as db:
+            gen = int(self._meta(db)["generation"])
+            if self._lexical is None or self._lexical[0] != gen:
+                self._lexical = (gen, LexicalIndex(db))
+            return self._lexical[1]
 
     def keyword_search(self, question: str, k: int,
                        filters: Filters) -> list[tuple[int, float]]:

@@ -27,10 +27,12 @@ RAG = [sys.executable, "-m", "rag.cli"]
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from rag.embedding import SentenceTransformerEmbedder
+    from rag.config import Settings
+    from rag.embedding import make_embedder
 
-    # every core, as `rag ingest` uses: the dev-corpus test embeds ~5,000 chunks
-    return SentenceTransformerEmbedder(threads=os.cpu_count() or 1)
+    # the default backend with every core, as `rag ingest` uses: the dev-corpus test embeds
+    # ~5,000 chunks
+    return make_embedder(Settings().model, threads=os.cpu_count() or 1)
 
 
 @pytest.fixture

@@ -1,0 +1,102 @@
+"""In-memory BM25 (bm25s) against SQLite FTS5 and against hand-checkable cases."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import numpy as np
+import pytest
+
+from rag.documents import Article, Filters
+from rag.lexical import LexicalIndex, Tokenizer
+
+from conftest import open_service
+
+
+def article(n: int, body: str, source: str = "Example News", when: str = "2023-10-01"):
+    return Article(url=f"https://example.com/{n}", title=f"Title {n}", body=body,
+                   source=source, author=f"Writer {n}",
+                   published_date=date.fromisoformat(when))
+
+
+BODIES = [
+    "The committee approved the budget. Rockets were launched at dawn from the coast.",
+    "Bankman-Fried faced a long criminal trial. The jury deliberated for hours.",
+    "Budget talks stalled again. The committee will meet on Friday to vote.",
+    "Longer-range missiles reached the border. Officials said the range was 190 miles.",
+]
+
+
+@pytest.fixture
+def svc(tmp_path, hash_embedder):
+    svc = open_service(tmp_path, hash_embedder, chunk_tokens=16, chunk_overlap=0)
+    svc.ingest_articles([article(i, b, source="Other Wire" if i == 3 else "Example News",
+                                 when=f"2023-10-0{i + 1}") for i, b in enumerate(BODIES)])
+    return svc
+
+
+def docs_of(store, ranking):
+    rows = store.chunk_rows([i for i, _ in ranking])
+    return [rows[i]["url"].rsplit("/", 1)[1] for i, _ in ranking]
+
+
+def test_tokens_are_stemmed_content_words_with_compounds_whole():
+    tok = Tokenizer()
+    assert tok("The rockets were launched by Bankman-Fried's team") == [
+        "rocket", "launch", "bankman-fri", "team"]
+    assert tok("") == [] and tok("the of and") == []
+
+
+def test_bm25_ranks_and_scores_like_the_formula(svc):
+    lex = svc.store.lexical()
+    assert len(lex) == svc.store.counts()["chunks"]
+    ranked = lex.search("committee budget vote", 10)
+    assert docs_of(svc.store, ranked)[0] == "2"  # all three words
+    assert set(docs_of(svc.store, ranked)) == {"0", "2"}
+    assert all(a[1] >= b[1] for a, b in zip(ranked, ranked[1:], strict=False))
+    # a word found once in one chunk: Lucene's BM25 (no k1 + 1 factor, which only scales)
+    # score = idf * tf / (tf + k1 (1 - b + b len/avg)), idf = ln(1 + (N - df + .5)/(df + .5))
+    (cid, score), = lex.search("jury", 10)
+    n, df = len(lex), 1
+    idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    assert score == pytest.approx(idf * 1 / (1 + 1.2 * (0.25 + 0.75 * length(lex, cid))),
+                                  rel=1e-4)
+    assert lex.search("zzzqqq", 10) == [] and lex.search("the of", 10) == []
+
+
+def length(lex: LexicalIndex, cid: int) -> float:
+    """A chunk's length in tokens over the average (what BM25's b scales)."""
+    pos = int(np.flatnonzero(lex.chunk_ids == cid)[0])
+    return lex.chunk_lengths[pos] / lex.chunk_lengths.mean()
+
+
+def test_filters_restrict_both_searches(svc):
+    store = svc.store
+    other = store.allowed_chunk_ids(Filters(sources=("Other Wire",)))
+    lex = store.lexical()
+    assert set(docs_of(store, lex.search("range missiles budget", 10, other))) == {"3"}
+    assert set(docs_of(store, lex.sentence_search("range missiles budget", 10, other))) == {"3"}
+    assert lex.search("budget", 10, np.zeros(0, np.int64)) == []
+
+
+def test_sentence_search_ranks_the_chunk_holding_the_best_sentence(svc):
+    store = svc.store
+    ranked = store.lexical().sentence_search("how far is the range in miles", 5)
+    top = store.chunk_rows([ranked[0][0]])[ranked[0][0]]
+    assert "190 miles" in top["text"]
+
+
+def test_agrees_with_fts5_on_the_top_result(svc):
+    store = svc.store
+    for q in ["committee budget vote", "criminal trial jury", "missiles range"]:
+        fts = store.keyword_search(q, 3, Filters())
+        assert docs_of(store, store.lexical().search(q, 3))[0] == docs_of(store, fts)[0]
+
+
+def test_rebuilt_when_the_store_changes(svc):
+    before = svc.store.lexical()
+    assert svc.store.lexical() is before  # cached per generation
+    svc.ingest_articles([article(9, "Volcanic ash grounded every flight.")])
+    after = svc.store.lexical()
+    assert after is not before and docs_of(svc.store, after.search("volcanic ash", 3)) == ["9"]

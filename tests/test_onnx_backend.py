@@ -1,0 +1,67 @@
+"""The ONNX backend against the torch model it is exported from (real weights, no mocks)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rag.embedding import SentenceTransformerEmbedder, make_embedder
+from rag.errors import RagError
+from rag.onnx_backend import INT8_SUFFIX, OnnxEmbedder, check_pipeline
+
+TEXTS = [
+    "What range do the ATACMS missiles have?",
+    "ok",
+    "",
+    "Ukraine has used the missiles to strike Russian air bases. " * 60,  # past 256 tokens
+    "Sam Bankman-Fried's trial started Tuesday in Manhattan.",
+]
+
+
+@pytest.fixture(scope="module")
+def torch_vectors():
+    return SentenceTransformerEmbedder(threads=1).encode(TEXTS)
+
+
+def test_onnx_gives_the_torch_vectors(torch_vectors):
+    onnx = make_embedder("all-MiniLM-L6-v2", threads=1, backend="onnx")
+    assert isinstance(onnx, OnnxEmbedder)
+    assert onnx.name == "sentence-transformers/all-MiniLM-L6-v2"  # same index, same cache
+    vecs = onnx.encode(TEXTS)
+    assert vecs.shape == torch_vectors.shape and vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert float((vecs * torch_vectors).sum(axis=1).min()) > 0.99999
+
+
+def test_order_is_kept_across_length_sorted_batches():
+    onnx = OnnxEmbedder("all-MiniLM-L6-v2", threads=1, batch_size=2)
+    together = onnx.encode(TEXTS)
+    alone = np.vstack([onnx.encode([t]) for t in TEXTS])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert onnx.encode([]).shape == (0, 384)
+
+
+def test_int8_is_close_but_a_different_model(torch_vectors):
+    int8 = make_embedder("all-MiniLM-L6-v2", threads=1, backend="onnx-int8")
+    assert int8.name.endswith(INT8_SUFFIX)  # its vectors differ: an index refuses to mix them
+    cos = (int8.encode(TEXTS) * torch_vectors).sum(axis=1)
+    assert float(cos.min()) > 0.9  # quality is measured on the dev set, not here
+    assert float(cos.min()) < 0.99999
+
+
+def test_unsupported_pipelines_and_backends_are_refused(tmp_path):
+    (tmp_path / "modules.json").write_text(json.dumps([
+        {"type": "sentence_transformers.models.Transformer"},
+        {"type": "sentence_transformers.models.Pooling"},
+        {"type": "sentence_transformers.models.Dense"}]))
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    with pytest.raises(RagError, match="RAG_BACKEND=torch"):
+        check_pipeline(tmp_path)
+    with pytest.raises(RagError, match="unknown backend"):
+        make_embedder("all-MiniLM-L6-v2", backend="tensorrt")
+    assert isinstance(make_embedder("all-MiniLM-L6-v2", backend="torch"),
+                      SentenceTransformerEmbedder)
+    assert not isinstance(make_embedder("all-MiniLM-L6-v2", backend="torch"), OnnxEmbedder)

@@ -31,7 +31,7 @@ from rag.documents import Article, Chunk, Filters, domain_of
 from rag.errors import IndexMismatch, NotFound
 from rag.lexical import LexicalIndex
 from rag.tables import FORMAT_VERSION, SCHEMA
-from rag.vectors import VectorIndex
+from rag.vectors import IVF_MIN, VectorIndex
 
 DB_NAME = "rag.sqlite3"
 
@@ -315,10 +315,17 @@ class Store:
             self._vectors, self._vectors_gen = index, gen
             return index, gen
 
-    def save_vectors(self) -> Path:
-        """Persist the current FAISS index, tagged with its generation; drop older files."""
+    def save_vectors(self, ivf_min: int = IVF_MIN) -> Path:
+        """Persist the current FAISS index, tagged with its generation; drop older files.
+        An exact index that has grown to ``ivf_min`` vectors is saved as an IVF index."""
         index, gen = self.vectors()
-        path = self._files.save(index, gen)
+        converted = index.kind == "flat" and len(index) >= ivf_min
+        if converted:
+            with self._vec_lock:
+                index = index.to_ivf()
+                if self._vectors_gen == gen:
+                    self._vectors = index
+        path = self._files.save(index, gen, replace=converted)
         self.write_manifest()
         return path
 

@@ -42,9 +42,9 @@ class VectorFiles:
                 continue
         return VectorIndex(dim), 0
 
-    def save(self, index: VectorIndex, gen: int) -> Path:
+    def save(self, index: VectorIndex, gen: int, replace: bool = False) -> Path:
         path = self.path(gen)
-        if not path.exists():
+        if replace or not path.exists():
             index.save(path)
         for old in self.generations():
             if old < gen:

@@ -57,3 +57,52 @@ def test_remove_save_load_roundtrip(tmp_path):
 def test_wrong_dimension_is_refused():
     with pytest.raises(ValueError):
         VectorIndex(8).add(np.arange(2), unit(2, 9, 0))
+
+
+def clustered(rows: int, dim: int, seed: int, centers: int = 40) -> np.ndarray:
+    """Low-rank, clustered unit vectors (uniform random ones make IVF recall meaningless)."""
+    rng = np.random.default_rng(seed)
+    basis = unit(centers, dim, seed + 1)
+    x = basis[rng.integers(0, centers, rows)] + 0.15 * rng.normal(size=(rows, dim))
+    x = x.astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_ivf_keeps_ids_recall_filters_and_removal(tmp_path):
+    base, queries = clustered(6000, 32, 3), clustered(50, 32, 4)
+    ids = np.arange(10_000, 16_000, dtype=np.int64)
+    flat = VectorIndex(32)
+    flat.add(ids, base)
+    ivf = flat.to_ivf(nlist=60)
+    assert (flat.kind, ivf.kind, len(ivf)) == ("flat", "ivf", 6000)
+    recall = np.mean([len(set(ivf.search(q, 10)[1]) & set(flat.search(q, 10)[1])) / 10
+                      for q in queries])
+    assert recall >= 0.9
+    # a narrow filter probes more lists: every allowed vector is still found, best first
+    allowed = ids[::97]
+    for q in queries[:10]:
+        _, got = ivf.search(q, 5, allowed)
+        oracle = allowed[np.argsort(-(base[::97] @ q))[:5]]
+        assert list(got) == list(oracle)
+    ivf.remove(ids[:3000])
+    assert len(ivf) == 3000 and set(ivf.search(queries[0], 50)[1]) <= set(ids[3000:])
+    ivf.save(tmp_path / "v.faiss")
+    again = VectorIndex.load(tmp_path / "v.faiss", 32)
+    assert again.kind == "ivf" and list(again.search(queries[1], 10)[1]) == list(
+        ivf.search(queries[1], 10)[1])
+
+
+def test_store_saves_an_ivf_index_once_it_is_large(tmp_path, hash_embedder):
+    from conftest import open_service
+    from test_ingest import articles
+
+    svc = open_service(tmp_path, hash_embedder, chunk_tokens=60, chunk_overlap=10)
+    svc.ingest_articles(articles(6))
+    assert svc.store.vectors()[0].kind == "flat"
+    n = len(svc.store.vectors()[0])
+    svc.store.save_vectors(ivf_min=n)
+    reader = type(svc.store).open(tmp_path)
+    index, _ = reader.vectors()
+    assert index.kind == "ivf" and len(index) == n
+    svc.ingest_articles(articles(8))  # later writes are applied to the IVF index
+    assert len(reader.vectors()[0]) == svc.store.counts()["chunks"]

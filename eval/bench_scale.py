@@ -1,0 +1,785 @@
+"""Scale benchmark for the vector, metadata and keyword layers, up to ~1M chunks of 384-d vectors.
+
+    # smoke run, under a minute (N = 20,000)
+    nice -n 10 .venv/bin/python eval/bench_scale.py --quick
+    # the full run (N = 100,000 and 1,000,000), about an hour on one core; progress on stderr
+    nice -n 10 .venv/bin/python eval/bench_scale.py --sizes 100000 1000000 \
+        --index flat hnsw:32:40 hnsw:32:100 hnsw:48:200 ivf:4 \
+        --json /tmp/scale/result.json > /tmp/scale/result.txt
+
+Every measurement runs in a fresh subprocess (this script re-invoked with ``--worker``) with
+``OMP_NUM_THREADS=1`` and ``faiss.omp_set_num_threads(1)``, so peak RSS
+(``ru_maxrss``) belongs to one configuration, and one core is used at a time.
+
+Per size N and FAISS index (``--index``; each wrapped in ``IndexIDMap2``, as
+``rag.vectors.VectorIndex`` does):
+
+- ``flat``: ``IndexFlatIP``, exact (today's index);
+- ``hnsw:M:efC``: ``IndexHNSWFlat(384, M, METRIC_INNER_PRODUCT)``, ``efConstruction`` = efC;
+  ``efSearch`` is swept;
+- ``ivf:F``: ``IndexIVFFlat`` (inner product; faiss trains it by spherical k-means, 10
+  iterations) with nlist = F * sqrt(N), trained on the first 64 * nlist vectors; ``nprobe`` is
+  swept.
+
+A *build* worker generates the vectors block by block, builds the index and writes it to
+``--workdir`` (build time excludes generating the vectors; file size; build peak RSS, which
+includes one block of vectors). A *serve* worker reads the file back (load time; serve peak RSS)
+and, at each value of the swept parameter, times single-query ``search(k=10)`` over
+``--queries`` (200) held-out queries (p50 / p99) and computes recall@10 against exact search
+(numpy brute force over the same vectors) over ``--recall-queries`` (1000) held-out queries.
+The parameter reported is the smallest one whose recall@10 on ``--tune-queries`` (1000) other
+queries reaches ``--recall-target`` (0.95), so the reported recall is on queries the choice did
+not see.
+
+Vector generator (``make_vectors``): a basis of real all-MiniLM-L6-v2 chunk embeddings, read
+from the ``embeddings(hash, vector)`` table of an index's ``rag.sqlite3`` (``--basis``;
+~4,934 L2-normalised float32 vectors of the dev corpus). Each generated vector is a sparse
+mixture of ``--mix`` (3) basis vectors picked uniformly at random, weighted by
+Dirichlet(``--alpha`` = 0.5) weights, plus isotropic gaussian noise of standard deviation
+``--noise`` (0.01) per dimension, then L2-normalised. With these defaults, at N = 4,934, the
+median cosine of a vector's nearest / 10th-nearest neighbour is 0.79 / 0.61 and the mean pairwise
+cosine 0.18 (the real embeddings: 0.84 / 0.70 / 0.12), i.e. slightly harder than the real data.
+Queries are drawn the same way from other random streams (never in the index). Without the basis
+file, the basis is a seeded low-rank gaussian instead: 4,096 vectors of rank 64 plus noise,
+L2-normalised (results then say ``basis: synthetic``).
+
+Text generator (``make_texts``): each chunk has 40-80 words (``--words``) drawn i.i.d. from a
+Zipf(1.0) distribution over a 200,000-word vocabulary: the dev corpus's words in order of
+frequency (read from the basis file's ``chunks`` table), then pseudo-words for the tail; a
+short title (8 words) and meta (5 words) column, as in ``rag/keyword.py``. Keyword queries OR
+6 distinct quoted terms drawn from the same distribution minus its 100 most frequent words
+(stop words, which ``rag.keyword.match_expression`` drops). The keyword worker builds a
+``chunks`` table and an FTS5 table with the store's tokenizer and BM25 weights, in a fresh
+SQLite file (WAL, synchronous=NORMAL, as ``rag/store.py``), and times BM25 queries before and
+after ``optimize``, plus fetching 100 chunk rows by id (what follows every vector search).
+
+Files written under ``--workdir`` (default /tmp/scale) are deleted after measuring unless
+``--keep-files``. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DIM = 384
+K = 10
+BLOCK = 50_000
+TARGET_P50_MS = 50.0
+TARGET_RSS_GIB = 4.0
+TARGET_AT_N = 1_000_000
+VOCAB = 200_000
+STOP_HEAD = 100
+QUERY_TERMS = 6
+# copied from rag/keyword.py (not imported: this script must not depend on rag/ internals)
+TOKENIZER = "tokenize=\"porter unicode61 remove_diacritics 2 tokenchars '-'\""
+BM25_WEIGHTS = (1.0, 0.5, 0.5)
+SWEEPS = {
+    "flat": [0],
+    "hnsw": [16, 24, 32, 48, 64, 96, 128, 192, 256, 384],
+    "ivf": [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128],
+}
+PARAM_NAME = {"flat": "-", "hnsw": "efSearch", "ivf": "nprobe"}
+STREAM_INDEX, STREAM_EVAL, STREAM_TUNE, STREAM_TEXT, STREAM_FTSQ = 0, 1, 2, 3, 4
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+# ---------------------------------------------------------------- measurement helpers
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def pctl(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def file_mb(*paths: Path) -> float:
+    return sum(p.stat().st_size for p in paths if p.exists()) / 2**20
+
+
+# ---------------------------------------------------------------- vector generator
+
+
+def _rng(seed: int, stream: int, block: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, block])
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def load_basis(path: Path | None, seed: int) -> tuple[np.ndarray, str]:
+    """Real MiniLM embeddings from an index's SQLite file, else a seeded low-rank gaussian."""
+    if path is not None and path.exists():
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT vector FROM embeddings ORDER BY hash").fetchall()
+        finally:
+            db.close()
+        basis = np.stack([np.frombuffer(v, dtype=np.float32) for (v,) in rows])
+        if basis.shape[1] == DIM:
+            return _normalise(basis), f"{path} ({len(basis)} vectors)"
+    rng = _rng(seed, 99)
+    low = rng.standard_normal((4096, 64)) @ rng.standard_normal((64, DIM))
+    low += 0.1 * np.sqrt(64) * rng.standard_normal((4096, DIM))
+    return _normalise(low), "synthetic (seeded rank-64 gaussian + noise, 4096 vectors)"
+
+
+def make_vectors(basis: np.ndarray, n: int, rng: np.random.Generator, gen: dict) -> np.ndarray:
+    """``n`` L2-normalised sparse mixtures of basis vectors plus gaussian noise."""
+    pick = rng.integers(0, len(basis), (n, gen["mix"]))
+    weights = rng.dirichlet([gen["alpha"]] * gen["mix"], n).astype(np.float32)
+    x = np.einsum("nm,nmd->nd", weights, basis[pick])
+    x += gen["noise"] * rng.standard_normal((n, DIM), dtype=np.float32)
+    return _normalise(x)
+
+
+def iter_blocks(basis: np.ndarray, n: int, gen: dict) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The N indexed vectors, deterministically, block by block: (ids, vectors)."""
+    for b, start in enumerate(range(0, n, BLOCK)):
+        size = min(BLOCK, n - start)
+        ids = np.arange(start + 1, start + size + 1, dtype=np.int64)  # chunk ids start at 1
+        yield ids, make_vectors(basis, size, _rng(gen["seed"], STREAM_INDEX, b), gen)
+
+
+def queries(basis: np.ndarray, count: int, stream: int, gen: dict) -> np.ndarray:
+    return make_vectors(basis, count, _rng(gen["seed"], stream), gen)
+
+
+# ---------------------------------------------------------------- text generator
+
+
+def load_vocab(path: Path | None, size: int) -> list[str]:
+    """Dev-corpus words by frequency (when the basis file has chunks), then pseudo-words."""
+    words: list[str] = []
+    if path is not None and path.exists():
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            counts: Counter[str] = Counter()
+            for (text,) in db.execute("SELECT text FROM chunks"):
+                counts.update(w for w in text.lower().split() if w.isalpha())
+            words = [w for w, _ in counts.most_common(size)]
+        except sqlite3.Error:
+            words = []
+        finally:
+            db.close()
+    letters = "bcdfghjklmnpqrstvwxz"
+    seen = set(words)
+    i = 0
+    while len(words) < size:
+        w, j = "zq", i
+        while True:
+            w += letters[j % 20]
+            j //= 20
+            if j == 0:
+                break
+        if w not in seen:
+            words.append(w)
+        i += 1
+    return words
+
+
+def zipf_cdf(size: int, skip: int = 0) -> np.ndarray:
+    p = 1.0 / np.arange(1, size + 1)
+    p[:skip] = 0.0
+    return np.cumsum(p) / p.sum()
+
+
+def sample_words(cdf: np.ndarray, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return np.minimum(np.searchsorted(cdf, rng.random(shape)), len(cdf) - 1)
+
+
+def make_texts(vocab: np.ndarray, cdf: np.ndarray, rng: np.random.Generator, n: int,
+               words: tuple[int, int]) -> list[tuple[str, str, str]]:
+    """``n`` (text, title, meta) triples of Zipf-distributed words."""
+    lengths = rng.integers(words[0], words[1] + 1, n)
+    body = vocab[sample_words(cdf, rng, (n, words[1]))]
+    title = vocab[sample_words(cdf, rng, (n, 8))]
+    meta = vocab[sample_words(cdf, rng, (n, 5))]
+    return [(" ".join(body[i, : lengths[i]]), " ".join(title[i]), " ".join(meta[i]))
+            for i in range(n)]
+
+
+def match_expressions(vocab: np.ndarray, count: int, seed: int) -> list[str]:
+    """OR queries of distinct quoted content words, the shape ``match_expression`` emits."""
+    cdf = zipf_cdf(len(vocab), skip=STOP_HEAD)
+    rng = _rng(seed, STREAM_FTSQ)
+    out = []
+    for _ in range(count):
+        terms: dict[str, None] = {}
+        while len(terms) < QUERY_TERMS:
+            terms[str(vocab[sample_words(cdf, rng, (1,))[0]])] = None
+        out.append(" OR ".join(f'"{t}"' for t in terms))
+    return out
+
+
+# ---------------------------------------------------------------- FAISS workers
+
+
+def _faiss() -> Any:
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    return faiss
+
+
+def parse_spec(spec: str) -> dict:
+    """``flat``, ``hnsw[:M[:efConstruction]]`` or ``ivf[:factor]`` (nlist = factor * sqrt(N))."""
+    kind, *nums = spec.split(":")
+    if kind == "flat" and not nums:
+        return {"kind": kind}
+    if kind == "hnsw" and len(nums) <= 2:
+        m, efc = ([int(x) for x in nums] + [32, 100][len(nums):])[:2]
+        return {"kind": kind, "m": m, "efc": efc}
+    if kind == "ivf" and len(nums) <= 1:
+        return {"kind": kind, "factor": float(nums[0]) if nums else 4.0}
+    raise ValueError(f"bad index spec {spec!r}: flat, hnsw[:M[:efC]] or ivf[:factor]")
+
+
+def new_index(spec: dict, n: int) -> Any:
+    faiss = _faiss()
+    if spec["kind"] == "flat":
+        inner = faiss.IndexFlatIP(DIM)
+    elif spec["kind"] == "hnsw":
+        inner = faiss.IndexHNSWFlat(DIM, spec["m"], faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = spec["efc"]
+    else:
+        quantizer = faiss.IndexFlatIP(DIM)
+        inner = faiss.IndexIVFFlat(quantizer, DIM, ivf_nlist(n, spec), faiss.METRIC_INNER_PRODUCT)
+        inner.own_fields = True
+        quantizer.this.disown()
+    return faiss.IndexIDMap2(inner)
+
+
+def ivf_nlist(n: int, spec: dict) -> int:
+    return max(16, int(round(spec["factor"] * math.sqrt(n))))
+
+
+def build_params(spec: dict, n: int) -> str:
+    if spec["kind"] == "hnsw":
+        return f"M={spec['m']} efC={spec['efc']}"
+    if spec["kind"] == "ivf":
+        return f"nlist={ivf_nlist(n, spec)}"
+    return "exact"
+
+
+def train_ivf(index: Any, basis: np.ndarray, n: int, gen: dict) -> float:
+    """Train on the first vectors of the data stream (39-64 points per list, as faiss advises)."""
+    inner = _faiss().downcast_index(index.index)
+    want = min(n, 64 * inner.nlist)
+    parts, got = [], 0
+    for _, x in iter_blocks(basis, n, gen):
+        parts.append(x[: want - got])
+        got += len(parts[-1])
+        if got >= want:
+            break
+    t0 = time.perf_counter()
+    inner.train(np.concatenate(parts))
+    return time.perf_counter() - t0
+
+
+def api_probe(spec: dict) -> dict:
+    """Do the calls ``VectorIndex`` makes work on this type: ``remove_ids`` (re-ingest) and a
+    filtered search with a plain ``SearchParameters(sel=IDSelectorBatch)``?"""
+    faiss = _faiss()
+    index = new_index({**spec, "factor": 0.5}, 1024)
+    x = _normalise(np.random.default_rng(0).standard_normal((1024, DIM)))
+    if spec["kind"] == "ivf":
+        faiss.downcast_index(index.index).train(x)
+    index.add_with_ids(x, np.arange(1024, dtype=np.int64))
+    out = {"remove_ids": True, "generic_filter": True}
+    try:
+        sel = faiss.IDSelectorBatch(np.arange(0, 1024, 2, dtype=np.int64))
+        _, ids = index.search(x[:1], K, params=faiss.SearchParameters(sel=sel))
+        out["generic_filter"] = bool(np.all(ids[0] % 2 == 0))
+    except RuntimeError:
+        out["generic_filter"] = False
+    try:
+        index.remove_ids(faiss.IDSelectorBatch(np.arange(10, dtype=np.int64)))
+        out["remove_ids"] = index.ntotal == 1014
+    except RuntimeError:
+        out["remove_ids"] = False
+    return out
+
+
+def worker_build(task: dict) -> dict:
+    gen, n, spec = task["gen"], task["n"], parse_spec(task["spec"])
+    basis, _ = load_basis(Path(gen["basis"]) if gen["basis"] else None, gen["seed"])
+    index = new_index(spec, n)
+    rss_base = current_rss_mb()
+    gen_s, add_s, train_s = 0.0, 0.0, 0.0
+    if spec["kind"] == "ivf":
+        train_s = train_ivf(index, basis, n, gen)
+    t_gen = time.perf_counter()
+    for ids, x in iter_blocks(basis, n, gen):
+        t0 = time.perf_counter()
+        gen_s += t0 - t_gen
+        index.add_with_ids(x, ids)
+        t_gen = time.perf_counter()
+        add_s += t_gen - t0
+    path = Path(task["path"])
+    t0 = time.perf_counter()
+    _faiss().write_index(index, str(path))
+    write_s = time.perf_counter() - t0
+    return {"build_s": train_s + add_s, "train_s": train_s, "add_s": add_s, "gen_s": gen_s,
+            "write_s": write_s, "disk_mb": file_mb(path), "build_rss_mb": peak_rss_mb(),
+            "rss_base_mb": rss_base, **api_probe(spec)}
+
+
+def set_search_param(index: Any, kind: str, value: int) -> None:
+    inner = _faiss().downcast_index(index.index)
+    if kind == "hnsw":
+        inner.hnsw.efSearch = value
+    elif kind == "ivf":
+        inner.nprobe = value
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = [len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True)]
+    return float(np.mean(hits)) / truth.shape[1]
+
+
+def timed_search(index: Any, q: np.ndarray) -> tuple[list[float], np.ndarray]:
+    """Single-query searches, one at a time: per-query latency (ms) and the ids found."""
+    for i in range(min(10, len(q))):  # warm-up
+        index.search(q[i : i + 1], K)
+    lat, found = [], []
+    for i in range(len(q)):
+        t0 = time.perf_counter()
+        _, ids = index.search(q[i : i + 1], K)
+        lat.append((time.perf_counter() - t0) * 1000)
+        found.append(ids[0])
+    return lat, np.stack(found)
+
+
+def worker_serve(task: dict) -> dict:
+    gen, target = task["gen"], task["opts"]["recall_target"]
+    kind = parse_spec(task["spec"])["kind"]
+    faiss = _faiss()
+    truth = np.load(task["truth"])
+    basis, _ = load_basis(Path(gen["basis"]) if gen["basis"] else None, gen["seed"])
+    q_eval = queries(basis, task["recall_queries"], STREAM_EVAL, gen)
+    q_tune = queries(basis, task["tune_queries"], STREAM_TUNE, gen)
+    timed = task["queries"]
+    del basis
+    t0 = time.perf_counter()
+    index = faiss.read_index(task["path"])
+    load_s = time.perf_counter() - t0
+    loaded_rss = current_rss_mb()
+    sweep, chosen = [], None
+    for value in SWEEPS[kind]:
+        set_search_param(index, kind, value)
+        tune_recall = recall_at_k(index.search(q_tune, K)[1], truth["tune"])
+        lat, ids = timed_search(index, q_eval[:timed])
+        row = {"param": value, "tune_recall": tune_recall,
+               "recall": recall_at_k(index.search(q_eval, K)[1], truth["eval"]),
+               "timed_recall": recall_at_k(ids, truth["eval"][:timed]), "p50_ms": pctl(lat, 50),
+               "p99_ms": pctl(lat, 99), "mean_ms": float(np.mean(lat))}
+        sweep.append(row)
+        if chosen is None and tune_recall >= target:
+            chosen = row
+        if chosen is not None and value >= 2 * chosen["param"] and tune_recall >= 0.99:
+            break  # enough of the curve past the chosen point
+    chosen = chosen or sweep[-1]
+    return {"load_s": load_s, "loaded_rss_mb": loaded_rss, "serve_rss_mb": peak_rss_mb(),
+            "chosen": chosen, "sweep": sweep}
+
+
+def worker_truth(task: dict) -> dict:
+    """Exact top-k ids (numpy brute force) for the eval and tuning queries."""
+    gen, n = task["gen"], task["n"]
+    basis, label = load_basis(Path(gen["basis"]) if gen["basis"] else None, gen["seed"])
+    qs = {"eval": queries(basis, task["recall_queries"], STREAM_EVAL, gen),
+          "tune": queries(basis, task["tune_queries"], STREAM_TUNE, gen)}
+    best = {name: (np.full((len(q), K), -np.inf, np.float32), np.zeros((len(q), K), np.int64))
+            for name, q in qs.items()}
+    nn_sims = []
+    for ids, x in iter_blocks(basis, n, gen):
+        for name, q in qs.items():
+            scores = np.concatenate([best[name][0], q @ x.T], axis=1)
+            cand = np.concatenate([best[name][1], np.broadcast_to(ids, (len(q), len(ids)))], axis=1)
+            top = np.argpartition(-scores, K - 1, axis=1)[:, :K]
+            best[name] = (np.take_along_axis(scores, top, 1), np.take_along_axis(cand, top, 1))
+    for name in qs:
+        nn_sims.append(np.sort(best[name][0], axis=1)[:, ::-1])
+    np.savez(task["path"], eval=best["eval"][1], tune=best["tune"][1])
+    sims = np.concatenate(nn_sims)
+    return {"basis": label, "q_top1_cos": float(np.median(sims[:, 0])),
+            "q_top10_cos": float(np.median(sims[:, K - 1]))}
+
+
+# ---------------------------------------------------------------- SQLite / FTS5 worker
+
+
+def fts_schema(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE chunks(id INTEGER PRIMARY KEY, document_id TEXT NOT NULL, "
+               "ordinal INTEGER NOT NULL, text TEXT NOT NULL)")
+    db.execute("CREATE INDEX chunks_doc ON chunks(document_id)")
+    db.execute(f"CREATE VIRTUAL TABLE chunks_fts USING fts5(text, title, meta, {TOKENIZER})")
+
+
+def fts_fill(db: sqlite3.Connection, vocab: np.ndarray, n: int, task: dict) -> tuple[float, float]:
+    """Insert N chunks and their FTS rows, one transaction per block: (insert s, generate s)."""
+    cdf = zipf_cdf(len(vocab))
+    words = tuple(task["opts"]["words"])
+    ins_s, gen_s, block = 0.0, 0.0, 20_000
+    for b, start in enumerate(range(0, n, block)):
+        t0 = time.perf_counter()
+        size = min(block, n - start)
+        texts = make_texts(vocab, cdf, _rng(task["gen"]["seed"], STREAM_TEXT, b), size, words)
+        ids = range(start + 1, start + size + 1)
+        rows = [(i, f"doc{i // 13:07d}", i % 13, t[0]) for i, t in zip(ids, texts, strict=True)]
+        fts = [(i, *t) for i, t in zip(ids, texts, strict=True)]
+        t1 = time.perf_counter()
+        with db:
+            db.executemany("INSERT INTO chunks(id, document_id, ordinal, text) VALUES (?,?,?,?)",
+                           rows)
+            db.executemany("INSERT INTO chunks_fts(rowid, text, title, meta) VALUES (?,?,?,?)",
+                           fts)
+        ins_s += time.perf_counter() - t1
+        gen_s += t1 - t0
+    return ins_s, gen_s
+
+
+def time_bm25(db: sqlite3.Connection, exprs: list[str]) -> dict:
+    w = ", ".join(str(x) for x in BM25_WEIGHTS)
+    sql = (f"SELECT rowid, bm25(chunks_fts, {w}) FROM chunks_fts WHERE chunks_fts MATCH ? "
+           f"ORDER BY bm25(chunks_fts, {w}) LIMIT 100")
+    for e in exprs[:5]:
+        db.execute(sql, (e,)).fetchall()
+    lat, hits = [], []
+    for e in exprs:
+        t0 = time.perf_counter()
+        rows = db.execute(sql, (e,)).fetchall()
+        lat.append((time.perf_counter() - t0) * 1000)
+        hits.append(len(rows))
+    return {"p50_ms": pctl(lat, 50), "p99_ms": pctl(lat, 99), "mean_hits": float(np.mean(hits))}
+
+
+def time_lookup(db: sqlite3.Connection, n: int, count: int, seed: int) -> dict:
+    """Fetch 100 chunk rows by id, as the retriever does after a vector search."""
+    rng = _rng(seed, 77)
+    lat = []
+    for _ in range(count):
+        ids = rng.integers(1, n + 1, 100).tolist()
+        t0 = time.perf_counter()
+        db.execute(f"SELECT id, document_id, text FROM chunks WHERE id IN ({','.join('?' * 100)})",
+                   ids).fetchall()
+        lat.append((time.perf_counter() - t0) * 1000)
+    return {"p50_ms": pctl(lat, 50), "p99_ms": pctl(lat, 99)}
+
+
+def worker_fts(task: dict) -> dict:
+    n, gen = task["n"], task["gen"]
+    path = Path(task["path"])
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        p.unlink(missing_ok=True)
+    vocab = np.array(load_vocab(Path(gen["basis"]) if gen["basis"] else None, VOCAB), dtype=object)
+    exprs = match_expressions(vocab, task["queries"], gen["seed"])
+    db = sqlite3.connect(path)
+    fts_schema(db)
+    ins_s, gen_s = fts_fill(db, vocab, n, task)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    disk_mb = file_mb(path, Path(f"{path}-wal"))
+    before = time_bm25(db, exprs)
+    lookup = time_lookup(db, n, task["queries"], gen["seed"])
+    t0 = time.perf_counter()
+    with db:
+        db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+    optimize_s = time.perf_counter() - t0
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    after = time_bm25(db, exprs)
+    fts_mb = None
+    if _dbstat_ok():
+        pages = db.execute("SELECT SUM(pgsize) FROM dbstat WHERE name LIKE 'chunks_fts%'")
+        fts_mb = (pages.fetchone()[0] or 0) / 2**20
+    db.close()
+    return {"build_s": ins_s, "gen_s": gen_s, "disk_mb": disk_mb,
+            "disk_optimized_mb": file_mb(path, Path(f"{path}-wal")),
+            "fts_mb": fts_mb,
+            "bm25": before, "bm25_optimized": after, "optimize_s": optimize_s,
+            "lookup100": lookup, "rss_mb": peak_rss_mb(), "example_query": exprs[0],
+            "words": task["opts"]["words"]}
+
+
+def _dbstat_ok() -> bool:
+    try:
+        sqlite3.connect(":memory:").execute("SELECT * FROM dbstat LIMIT 0")
+    except sqlite3.Error:
+        return False
+    return True
+
+
+WORKERS = {"build": worker_build, "serve": worker_serve, "truth": worker_truth, "fts": worker_fts}
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def run_worker(task: dict) -> dict:
+    env = {**os.environ, **THREAD_ENV}
+    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(task)], env=env,
+                          stdout=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {task['job']} failed with exit code {proc.returncode}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_size(n: int, args: argparse.Namespace, gen: dict, opts: dict) -> dict:
+    work: Path = args.workdir
+    base = {"n": n, "gen": gen, "opts": opts, "queries": args.queries,
+            "recall_queries": args.recall_queries, "tune_queries": args.tune_queries}
+    truth_path = work / f"truth_{n}.npz"
+    out: dict[str, Any] = {"n": n, "truth": {}, "vectors": {}}
+    if args.index:
+        log(f"N={n:,}: exact top-{K} for {args.recall_queries} + {args.tune_queries} queries")
+        out["truth"] = run_worker({**base, "job": "truth", "path": str(truth_path)})
+    if not args.no_fts:
+        log(f"N={n:,}: SQLite chunks + FTS5")
+        out["fts"] = run_worker({**base, "job": "fts", "path": str(work / f"fts_{n}.sqlite3")})
+    for name in args.index:
+        spec = parse_spec(name)
+        path = work / f"{name.replace(':', '_')}_{n}.faiss"
+        log(f"N={n:,}: build {name} ({build_params(spec, n)})")
+        built = run_worker({**base, "job": "build", "spec": name, "path": str(path)})
+        log(f"N={n:,}: built {name} in {built['build_s']:.1f}s; serving")
+        served = run_worker({**base, "job": "serve", "spec": name, "path": str(path),
+                             "truth": str(truth_path)})
+        out["vectors"][name] = {"kind": spec["kind"], "params": build_params(spec, n),
+                                **built, **served}
+        if not args.keep_files:
+            path.unlink(missing_ok=True)
+    if not args.keep_files:
+        truth_path.unlink(missing_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{work / f'fts_{n}.sqlite3'}{suffix}").unlink(missing_ok=True)
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+
+def _ratio(a: float, b: float | None) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
+def checks(n: int, kind: str, r: dict, target: float) -> list[str]:
+    rss_gib = max(r["build_rss_mb"], r["serve_rss_mb"]) / 1024
+    marks = [f"p50 {'PASS' if r['chosen']['p50_ms'] <= TARGET_P50_MS else 'FAIL'}",
+             f"RSS {'PASS' if rss_gib <= TARGET_RSS_GIB else 'FAIL'}"]
+    if kind != "flat":
+        unmet = "*" if r["chosen"]["tune_recall"] < target else ""
+        marks.append(f"recall {'PASS' if r['chosen']['recall'] >= target else 'FAIL'}{unmet}")
+    return marks
+
+
+def vector_table(results: list[dict], target: float) -> list[str]:
+    head = (f"{'N':>9} {'index':<5} {'params':<22} {'build s':>8} {'disk MB':>8} "
+            f"{'bRSS MB':>8} {'sRSS MB':>8} {'load s':>7} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'R@10':>6} {'p50/flat':>8} {'RSS/flat':>8} {'bld/flat':>8}  checks")
+    lines = [head, "-" * len(head)]
+    for res in results:
+        flat = res["vectors"].get("flat")
+        for r in res["vectors"].values():
+            kind, c = r["kind"], r["chosen"]
+            params = r["params"] + (f" {PARAM_NAME[kind]}={c['param']}" if kind != "flat" else "")
+            params = params.replace("efSearch", "efS")
+            lines.append(
+                f"{res['n']:>9,} {kind:<5} {params:<22} {r['build_s']:>8.1f} {r['disk_mb']:>8.0f} "
+                f"{r['build_rss_mb']:>8.0f} {r['serve_rss_mb']:>8.0f} {r['load_s']:>7.2f} "
+                f"{c['p50_ms']:>7.2f} {c['p99_ms']:>7.2f} {c['recall']:>6.3f} "
+                f"{_ratio(c['p50_ms'], flat and flat['chosen']['p50_ms']):>8} "
+                f"{_ratio(r['serve_rss_mb'], flat and flat['serve_rss_mb']):>8} "
+                f"{_ratio(r['build_s'], flat and flat['build_s']):>8}  "
+                + ", ".join(checks(res["n"], kind, r, target)))
+    return lines
+
+
+def sweep_lines(results: list[dict]) -> list[str]:
+    lines = ["", "Sweeps (param: recall@10 held-out / tuning, p50 ms):"]
+    for res in results:
+        for r in res["vectors"].values():
+            kind = r["kind"]
+            if kind == "flat":
+                continue
+            pts = "  ".join(f"{s['param']}: {s['recall']:.3f}/{s['tune_recall']:.3f} "
+                            f"{s['p50_ms']:.2f}" for s in r["sweep"])
+            lines.append(f"  N={res['n']:,} {kind} {r['params']} {PARAM_NAME[kind]}  {pts}")
+    return lines
+
+
+def fts_table(results: list[dict]) -> list[str]:
+    rows = [r for r in results if "fts" in r]
+    if not rows:
+        return []
+    words = "{}-{}".format(*rows[0]["fts"].get("words", (40, 80)))
+    head = (f"{'N':>9} {'build s':>8} {'disk MB':>8} {'FTS MB':>7} {'RSS MB':>7} "
+            f"{'bm25 p50':>9} {'p99':>7} {'optim s':>8} {'opt p50':>8} {'opt p99':>8} "
+            f"{'hits':>5} {'ids100 p50':>10}")
+    lines = ["", f"SQLite chunks ({words} words) + FTS5 (BM25 top 100, OR of {QUERY_TERMS} terms; "
+             "times in ms):", head,
+             "-" * len(head)]
+    for r in rows:
+        f = r["fts"]
+        fts_mb = f"{f['fts_mb']:.0f}" if f["fts_mb"] is not None else "-"
+        lines.append(
+            f"{r['n']:>9,} {f['build_s']:>8.1f} {f['disk_mb']:>8.0f} {fts_mb:>7} "
+            f"{f['rss_mb']:>7.0f} {f['bm25']['p50_ms']:>9.2f} {f['bm25']['p99_ms']:>7.2f} "
+            f"{f['optimize_s']:>8.1f} {f['bm25_optimized']['p50_ms']:>8.2f} "
+            f"{f['bm25_optimized']['p99_ms']:>8.2f} {f['bm25']['mean_hits']:>5.0f} "
+            f"{f['lookup100']['p50_ms']:>10.2f}")
+    return lines
+
+
+def summary_lines(results: list[dict], target: float) -> list[str]:
+    lines = ["", f"Targets at N={TARGET_AT_N:,}: p50 <= {TARGET_P50_MS:g} ms, peak RSS <= "
+             f"{TARGET_RSS_GIB:g} GiB (max of build and serve), approximate recall@10 >= {target}"]
+    for res in results:
+        flat = res["vectors"].get("flat")
+        if flat:
+            per_n = flat["chosen"]["p50_ms"] / res["n"]
+            lines.append(f"  flat at N={res['n']:,}: p50 {flat['chosen']['p50_ms']:.1f} ms -> "
+                         f"linear estimate of the largest N with p50 <= {TARGET_P50_MS:g} ms: "
+                         f"{TARGET_P50_MS / per_n:,.0f}")
+        if res["n"] == TARGET_AT_N:
+            for r in res["vectors"].values():
+                marks = ", ".join(checks(res["n"], r["kind"], r, target))
+                lines.append(f"  N={res['n']:,} {r['kind']} {r['params']}: {marks}")
+        if "fts" in res:
+            p50 = res["fts"]["bm25"]["p50_ms"]
+            verdict = "PASS" if p50 <= TARGET_P50_MS else "FAIL"
+            lines.append(f"  N={res['n']:,} keyword (FTS5 BM25) p50 {p50:.1f} ms against the same "
+                         f"{TARGET_P50_MS:g} ms budget: {verdict}")
+    vecs = [r for res in results for r in res["vectors"].values()]
+    if any(r["kind"] != "flat" and r["chosen"]["tune_recall"] < target for r in vecs):
+        lines.append(f"  * the sweep ended before the tuning queries reached recall {target}; "
+                     "the last value is reported")
+    for key, what in (("remove_ids", "remove_ids (VectorIndex.remove)"),
+                      ("generic_filter", "filters via plain SearchParameters(sel=...) "
+                       "(VectorIndex.search)")):
+        kinds = sorted({r["kind"] for r in vecs if r.get(key) is False})
+        if kinds:
+            lines.append(f"  {', '.join(kinds)}: {what} fails")
+    return lines
+
+
+def report(results: list[dict], meta: dict, target: float) -> str:
+    t = next((r["truth"] for r in results if r["truth"]), {})
+    g = meta["gen"]
+    lines = [f"bench_scale: dim {DIM}, k {K}; {meta['queries']} timed queries, recall over "
+             f"{meta['recall_queries']} held-out queries, parameters chosen on "
+             f"{meta['tune_queries']} others; 1 thread per process",
+             f"basis: {t.get('basis')}; generator mix={g['mix']} alpha={g['alpha']} "
+             f"noise={g['noise']} seed={g['seed']}",
+             "bRSS/sRSS: peak RSS of the build / serve (read_index + search) process; "
+             "p50/p99: single-query search", ""]
+    lines += vector_table(results, target)
+    lines += sweep_lines(results)
+    lines += fts_table(results)
+    lines += summary_lines(results, target)
+    for r in results:
+        if r["truth"]:
+            lines.append(f"  N={r['n']:,}: median query cosine to exact top-1 / top-10: "
+                         f"{r['truth']['q_top1_cos']:.3f} / {r['truth']['q_top10_cos']:.3f}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--quick", action="store_true", help="smoke run: --sizes 20000")
+    ap.add_argument("--index", nargs="*", default=["flat", "hnsw:32:100", "ivf:4"],
+                    help="index specs: flat, hnsw[:M[:efConstruction]], ivf[:factor] "
+                    "(nlist = factor * sqrt(N)); none: keyword layer only; default: %(default)s")
+    ap.add_argument("--queries", type=int, default=200,
+                    help="queries timed one at a time (vector and BM25)")
+    ap.add_argument("--recall-queries", type=int, default=1000,
+                    help="held-out queries for the reported recall@10 (includes the timed ones)")
+    ap.add_argument("--tune-queries", type=int, default=1000,
+                    help="other queries, which choose efSearch / nprobe")
+    ap.add_argument("--basis", type=Path, default=Path("/tmp/dev222/rag.sqlite3"),
+                    help="rag.sqlite3 whose embeddings table is the basis (and chunks the vocab)")
+    ap.add_argument("--mix", type=int, default=3)
+    ap.add_argument("--alpha", type=float, default=0.5)
+    ap.add_argument("--noise", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--recall-target", type=float, default=0.95)
+    ap.add_argument("--words", type=int, nargs=2, default=[40, 80], metavar=("MIN", "MAX"))
+    ap.add_argument("--no-fts", action="store_true", help="skip the SQLite / FTS5 part")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/scale"))
+    ap.add_argument("--keep-files", action="store_true")
+    ap.add_argument("--json", type=Path, help="write all results here")
+    ap.add_argument("--report", type=Path, metavar="JSON",
+                    help="print the report of a saved --json run; measure nothing")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.sizes = [20_000]
+    args.recall_queries = max(args.recall_queries, args.queries)
+    for spec in args.index:
+        try:
+            parse_spec(spec)
+        except ValueError as e:
+            ap.error(str(e))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        task = json.loads(args.worker)
+        print(json.dumps(WORKERS[task["job"]](task)))
+        return
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        print(report(saved["results"], saved["meta"], saved["meta"]["opts"]["recall_target"]))
+        return
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    gen = {"basis": str(args.basis) if args.basis else "", "mix": args.mix, "alpha": args.alpha,
+           "noise": args.noise, "seed": args.seed}
+    opts = {"recall_target": args.recall_target, "words": args.words}
+    t0 = time.perf_counter()
+    results = [bench_size(n, args, gen, opts) for n in args.sizes]
+    meta = {"gen": gen, "opts": opts, "queries": args.queries,
+            "recall_queries": args.recall_queries, "tune_queries": args.tune_queries,
+            "sizes": args.sizes, "index": args.index, "wall_s": time.perf_counter() - t0,
+            "faiss": _faiss().__version__, "sqlite": sqlite3.sqlite_version}
+    print(report(results, meta, args.recall_target))
+    if args.json:
+        args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    log(f"done in {meta['wall_s'] / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

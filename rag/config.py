@@ -32,10 +32,11 @@ class Settings(BaseSettings):
     )
     device: str = Field("cpu", description="Torch device for the embedding model (a device "
                         "other than cpu implies the torch backend).")
-    backend: Literal["onnx", "onnx-int8", "torch"] = Field(
-        "onnx", description="Embedding runtime: `onnx` (the torch model exported once to a "
-        "local cache, same vectors, faster), `onnx-int8` (int8 weights: faster, slightly "
-        "different vectors, a separate index) or `torch`.")
+    backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8", description="Embedding runtime: `onnx-int8` (the model exported once to "
+        "ONNX in a local cache, int8 weights: ~2x faster, dev-set quality within 0.005 of fp32), "
+        "`onnx` (fp32: the torch model's own vectors) or `torch`. int8 vectors differ "
+        "slightly, so an index is built with one of int8 / fp32 and refuses the other.")
     threads: int = Field(0, ge=0, description="Intra-op threads for torch and FAISS; 0 = every "
                          "core for ingest and eval, 1 per server process (so concurrent "
                          "requests do not fight over cores).")

@@ -110,7 +110,7 @@ def test_health_stats_documents(seed_server):
                                                         "documents": 1}
     stats = httpx.get(f"{seed_server}/stats").json()
     assert stats["documents"] == 1 and stats["chunks"] > 5 and stats["dim"] == 384
-    assert stats["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert stats["model"] == "sentence-transformers/all-MiniLM-L6-v2+int8"  # the default runtime
     page = httpx.get(f"{seed_server}/documents", params={"limit": 10}).json()
     assert page["total"] == 1 and page["documents"][0]["url"] == SEED_URL
     assert httpx.get(f"{seed_server}/documents", params={"limit": 0}).status_code == 422

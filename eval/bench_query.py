@@ -1,0 +1,213 @@
+"""Query latency and throughput over real HTTP (a `rag serve` subprocess), in one run.
+
+    python eval/bench_query.py --index /tmp/dev [--questions 300] [--clients 8]
+
+Every request is POST /query with a distinct dev question, hybrid mode, k=10, answer on.
+Phases, all against the same server process:
+  1. in-process baseline: Service.ask on the same index in this process (no HTTP);
+  2. one client, sequential requests (keep-alive): p50 / p99 latency;
+  3. N concurrent clients: throughput (queries/s), errors, p50 / p99;
+  4. one client again while `rag ingest` of the dev corpus runs into another index on the
+     same machine: p50 against phase 2's.
+Latencies are measured by the client (wall clock, request to parsed response). Ratios are
+against phase 1 and 2 of the same run; the machine is shared, so absolute times move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).parent
+QUERIES = HERE / "data" / "multihop-rag-dev" / "queries.json"
+CORPUS = HERE / "data" / "multihop-rag-dev" / "corpus.json"
+
+
+def percentile(values: list[float], q: float) -> float:
+    from rag.metrics import percentile as nearest_rank
+
+    return nearest_rank(values, q)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(index: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_INDEX_DIR": str(index),
+           "RAG_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve"], env=env,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited; see {log}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"server did not start in 120 s; see {log}")
+
+
+def ask(client: httpx.Client, url: str, question: str) -> tuple[float, int]:
+    start = time.perf_counter()
+    resp = client.post(url, json={"question": question, "k": 10, "answer": True})
+    resp.json()
+    return (time.perf_counter() - start) * 1000, resp.status_code
+
+
+def sequential(url: str, questions: list[str]) -> list[float]:
+    with httpx.Client(timeout=60) as client:
+        out = []
+        for q in questions:
+            ms, status = ask(client, url, q)
+            if status != 200:
+                raise SystemExit(f"HTTP {status} for {q!r}")
+            out.append(ms)
+        return out
+
+
+def concurrent(url: str, questions: list[str], clients: int) -> tuple[float, list[float], int]:
+    """Each client takes the next question until none are left; (seconds, latencies, errors)."""
+    lock = threading.Lock()
+    todo = list(questions)
+    latencies: list[float] = []
+    errors = [0]
+
+    def worker() -> None:
+        with httpx.Client(timeout=60) as client:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    q = todo.pop()
+                try:
+                    ms, status = ask(client, url, q)
+                except httpx.HTTPError:
+                    ms, status = 0.0, 0
+                with lock:
+                    latencies.append(ms)
+                    errors[0] += status != 200
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, latencies, errors[0]
+
+
+def keyword_backends(svc, questions: list[str]) -> dict[str, float]:
+    """Mean ms per question of chunk + sentence BM25 (unfiltered), FTS5 against bm25s."""
+    from rag.documents import Filters
+
+    lex = svc.store.lexical()  # built before timing, as a server has it
+    out = {}
+    for name, chunk, sentence in (
+            ("fts5", lambda q: svc.store.keyword_search(q, 100, Filters()),
+             lambda q: svc.store.sentence_search(q, 100, Filters())),
+            ("bm25s", lambda q: lex.search(q, 100), lambda q: lex.sentence_search(q, 100))):
+        start = time.perf_counter()
+        for q in questions:
+            chunk(q)
+            sentence(q)
+        out[name] = (time.perf_counter() - start) * 1000 / len(questions)
+    return out
+
+
+def line(name: str, lat: list[float], base: float | None = None, extra: str = "") -> str:
+    p50, p99 = percentile(lat, 50), percentile(lat, 99)
+    ratio = f"{p50 / base:>7.2f}" if base else f"{'':>7}"
+    return f"{name:<44}{p50:>9.1f}{p99:>9.1f}{ratio}  {extra}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--index", type=Path, required=True, help="a built dev index")
+    ap.add_argument("--questions", type=int, default=300)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    gold = [q["query"] for q in json.loads(QUERIES.read_text())]
+    n = args.questions
+    warm, idle, load, busy = gold[:20], gold[20:20 + n], gold[20 + n:20 + 3 * n], \
+        gold[20 + 3 * n:20 + 4 * n]
+
+    from rag.config import Settings
+    from rag.service import Service
+
+    svc = Service.open(Settings(index_dir=args.index), serving=True)
+    for q in warm:
+        svc.ask(q, k=10)
+    inproc = []
+    for q in idle:
+        start = time.perf_counter()
+        svc.ask(q, k=10)
+        inproc.append((time.perf_counter() - start) * 1000)
+    kw = keyword_backends(svc, idle)
+    svc.store.close()
+    print(f"keyword search (chunks + sentences, top 100) per question: FTS5 {kw['fts5']:.2f} ms, "
+          f"bm25s {kw['bm25s']:.2f} ms ({kw['fts5'] / kw['bm25s']:.1f}x)")
+
+    work = Path(tempfile.mkdtemp(prefix="bench-query-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/query"
+    server = start_server(args.index, port, work / "server.log")
+    results: dict = {}
+    try:
+        sequential(url, warm)  # the server's caches hold none of the measured questions
+        print(f"{'phase':<44}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>7}")
+        print(line("in-process Service.ask (no HTTP)", inproc), flush=True)
+        single = sequential(url, idle)
+        print(line("HTTP, 1 client", single, percentile(inproc, 50)), flush=True)
+        seconds, lat, errors = concurrent(url, load, args.clients)
+        qps = len(lat) / seconds
+        print(line(f"HTTP, {args.clients} clients", lat, percentile(single, 50),
+                   f"{qps:.1f} queries/s, {errors} errors"), flush=True)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        ingest = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "ingest", str(CORPUS), "--index",
+             str(work / "other-index")], env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        time.sleep(5)  # past the model load, into embedding
+        during = sequential(url, busy)
+        still_running = ingest.poll() is None
+        ingest.kill()
+        print(line("HTTP, 1 client, while `rag ingest` runs", during, percentile(single, 50),
+                   "" if still_running else "(ingest ended before the phase did)"), flush=True)
+        results = {
+            "keyword_ms": kw,
+            "in_process": {"p50": percentile(inproc, 50), "p99": percentile(inproc, 99)},
+            "single": {"p50": percentile(single, 50), "p99": percentile(single, 99)},
+            "concurrent": {"clients": args.clients, "qps": qps, "errors": errors,
+                           "p50": percentile(lat, 50), "p99": percentile(lat, 99)},
+            "during_ingest": {"p50": percentile(during, 50), "p99": percentile(during, 99),
+                              "ratio_to_idle": percentile(during, 50) / percentile(single, 50),
+                              "ingest_still_running": still_running},
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

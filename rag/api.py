@@ -77,7 +77,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = service or Service.open(settings, create=True, serving=True)
-        app.state.service.retriever.embed_query("warm up")  # load the model before traffic
+        # load the model and build the FAISS and BM25 indexes before traffic
+        app.state.service.ask("warm up", k=1)
         yield
         app.state.service.store.close()
 

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag import __version__
+from rag.access import RequestIds, check_key
 from rag.config import Settings
-from rag.errors import InvalidRequest, RagError
+from rag.documents import Filters
+from rag.errors import BodyTooLarge, InvalidRequest, RagError
 from rag.schemas import (
     ERROR_RESPONSES,
+    AddResponse,
+    DeleteResponse,
     DocumentOut,
     DocumentPage,
     Health,
@@ -70,6 +77,32 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
+def require_write_key(request: Request) -> None:
+    check_key(request, request.app.state.settings.keys())
+
+
+def require_read_key(request: Request) -> None:
+    settings = request.app.state.settings
+    if settings.protect_reads:
+        check_key(request, settings.keys())
+
+
+Reader = [Depends(require_read_key)]
+Writer = [Depends(require_write_key)]
+
+
+ARTICLE_EXAMPLE = {"url": "https://example.com/story", "title": "A story",
+                   "body": "The text of the article.", "author": "A. Writer",
+                   "source": "Example News", "published_at": "2024-11-26"}
+ADD_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"oneOf": [
+        {"type": "object", "description": "one article (fields as `rag ingest` JSON)"},
+        {"type": "array", "items": {"type": "object"}, "description": "a batch of articles"},
+        {"type": "object", "required": ["articles"], "properties": {
+            "articles": {"type": "array", "items": {"type": "object"}}}}]},
+    "example": ARTICLE_EXAMPLE}}}}
+
+
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     """App factory. Pass ``service`` to serve an already opened index (tests, embedding)."""
     settings = settings or Settings()
@@ -85,8 +118,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app = FastAPI(title="rag: cited retrieval and question answering", version=__version__,
                   lifespan=lifespan, responses=ERROR_RESPONSES)
     install_error_handlers(app)
+    app.state.settings = settings
+    app.add_middleware(RequestIds)
 
-    @app.post("/query", response_model=QueryResponse, tags=["query"])
+    @app.post("/query", response_model=QueryResponse, tags=["query"], dependencies=Reader)
     def query(body: QueryRequest, svc: ServiceDep) -> dict:
         started = time.perf_counter()
         question = body.question.strip()
@@ -102,21 +137,83 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return {**asdict(result), "question": body.question,
                 "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 
-    @app.get("/documents/{document_id}", response_model=DocumentOut, tags=["documents"])
+    @app.get("/documents/{document_id}", response_model=DocumentOut, tags=["documents"],
+             dependencies=Reader)
     def document(document_id: str, svc: ServiceDep) -> dict:
         return svc.store.document(document_id)
 
-    @app.get("/documents", response_model=DocumentPage, tags=["documents"])
+    @app.get("/documents", response_model=DocumentPage, tags=["documents"], dependencies=Reader)
     def documents(svc: ServiceDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  offset: Annotated[int, Query(ge=0)] = 0) -> dict:
-        total, docs = svc.store.documents(limit, offset)
+                  offset: Annotated[int, Query(ge=0)] = 0,
+                  source: Annotated[list[str] | None, Query(max_length=200)] = None,
+                  author: Annotated[list[str] | None, Query(max_length=200)] = None,
+                  published_after: date | None = None,
+                  published_before: date | None = None) -> dict:
+        filters = Filters(authors=tuple(author or ()), sources=tuple(source or ()),
+                          published_after=published_after, published_before=published_before)
+        total, docs = svc.store.documents(limit, offset, filters)
         return {"total": total, "limit": limit, "offset": offset, "documents": docs}
+
+    @app.post("/documents", response_model=AddResponse, tags=["documents"],
+              dependencies=Writer, openapi_extra=ADD_BODY)
+    async def add_documents(request: Request, svc: ServiceDep) -> dict:
+        """Add or update one article or a batch; one result per item, in order."""
+        limit = svc.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(f"request body is {int(declared):,} bytes; the limit is "
+                               f"{limit:,} (RAG_MAX_BODY_BYTES)")
+        raw = b""
+        async for part in request.stream():
+            raw += part
+            if len(raw) > limit:
+                raise BodyTooLarge(f"request body is over the limit of {limit:,} bytes "
+                                   "(RAG_MAX_BODY_BYTES)")
+        try:
+            payload = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
+        if isinstance(payload, dict) and "articles" in payload and "url" not in payload:
+            payload = payload["articles"]
+        records = payload if isinstance(payload, list) else [payload]
+        if not records or not all(isinstance(r, dict) for r in records):
+            raise InvalidRequest("expected an article object, a list of them, or "
+                                 '{"articles": [...]}')
+        if len(records) > svc.settings.max_batch_articles:
+            raise InvalidRequest(f"batch has {len(records):,} articles; the limit is "
+                                 f"{svc.settings.max_batch_articles:,} (RAG_MAX_BATCH_ARTICLES)")
+        items = await run_in_threadpool(svc.add_records, records)
+        counts = {s: sum(i["status"] == s for i in items)
+                  for s in ("added", "updated", "unchanged", "rejected")}
+        return {**counts, "items": items}
+
+    @app.delete("/documents/{document_id}", response_model=DeleteResponse,
+                tags=["documents"], dependencies=Writer)
+    def delete_document(document_id: str, svc: ServiceDep) -> dict:
+        return {"deleted": document_id, "url": svc.delete_document(document_id)}
 
     @app.get("/health", response_model=Health, tags=["service"])
     def health(svc: ServiceDep) -> dict:
         return {"status": "ok", "ready": True, "documents": svc.store.counts()["documents"]}
 
-    @app.get("/stats", response_model=Stats, tags=["service"])
+    @app.get("/health/live", tags=["service"])
+    def live() -> dict:
+        """The process answers (no index access)."""
+        return {"status": "ok"}
+
+    @app.get("/health/ready", response_model=Health, tags=["service"])
+    def ready(request: Request) -> JSONResponse:
+        """The index is open and readable; 503 otherwise."""
+        svc = getattr(request.app.state, "service", None)
+        try:
+            docs = svc.store.counts()["documents"] if svc else None
+        except Exception:  # noqa: BLE001 - any failure to read means not ready
+            docs = None
+        if docs is None:
+            return error(503, "not_ready", "the index is not open")
+        return JSONResponse({"status": "ok", "ready": True, "documents": docs})
+
+    @app.get("/stats", response_model=Stats, tags=["service"], dependencies=Reader)
     def stats(svc: ServiceDep) -> dict:
         return svc.stats()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import sys
 from datetime import date
@@ -174,6 +175,8 @@ def serve(
         from rag.service import Service
 
         cfg = settings(index_dir=index, host=host, port=port)
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
         # open here, so a bad index fails with one clear line instead of inside uvicorn
         svc = Service.open(cfg, create=True, serving=True)
         uvicorn.run(create_app(cfg, service=svc), host=cfg.host, port=cfg.port,

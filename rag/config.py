@@ -15,6 +15,9 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
 class Settings(BaseSettings):
+    def keys(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
     def thread_count(self, serving: bool = False) -> int:
         import os
 
@@ -63,5 +66,13 @@ class Settings(BaseSettings):
     keyword_backend: Literal["bm25s", "fts5"] = Field(
         "bm25s", description="BM25 implementation: `bm25s` (in memory, rebuilt from the store "
         "when it changes; fastest) or `fts5` (SQLite's index inside the store).")
+    api_keys: str = Field("", description="Comma-separated API keys; when set, write "
+                          "endpoints require `Authorization: Bearer <key>`.", repr=False)
+    protect_reads: bool = Field(False, description="With RAG_API_KEYS set, require a key for "
+                                "reads (queries, documents, stats) too.")
+    max_body_bytes: int = Field(20_000_000, ge=1, description="Largest accepted HTTP request "
+                                "body (413 above it).")
+    max_batch_articles: int = Field(1000, ge=1, description="Most articles in one POST "
+                                    "/documents request.")
     host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `rag serve` listens on.")

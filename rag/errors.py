@@ -44,3 +44,22 @@ class IndexMismatch(RagError):
 class IndexUnavailable(RagError):
     code = "index_unavailable"
     http_status = 503
+
+
+class Unauthorized(RagError):
+    """No API key where one is required."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(RagError):
+    """An API key that is not accepted."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class BodyTooLarge(RagError):
+    code = "body_too_large"
+    http_status = 413

@@ -66,6 +66,7 @@ def export(model_dir: Path, target: Path, int8: bool) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     target.parent.mkdir(parents=True, exist_ok=True)
     fp32 = target.with_name("model.onnx")
     if not fp32.exists():

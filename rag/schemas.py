@@ -121,6 +121,27 @@ class DocumentPage(BaseModel):
     documents: list[DocumentSummary]
 
 
+class ItemResult(BaseModel):
+    index: int
+    status: Literal["added", "updated", "unchanged", "rejected"]
+    url: str | None = None
+    document_id: str | None = None
+    reason: str | None = None
+
+
+class AddResponse(BaseModel):
+    added: int
+    updated: int
+    unchanged: int
+    rejected: int
+    items: list[ItemResult]
+
+
+class DeleteResponse(BaseModel):
+    deleted: str
+    url: str
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     ready: bool
@@ -151,6 +172,7 @@ class ErrorResponse(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
-    for status, text in ((404, "Not found"), (409, "Index mismatch"),
+    for status, text in ((401, "API key required"), (403, "API key not accepted"),
+                         (404, "Not found"), (409, "Index mismatch"), (413, "Body too large"),
                          (422, "Invalid request"), (503, "Index unavailable"))
 }

@@ -13,7 +13,7 @@ from rag.embedding import Embedder, make_embedder
 from rag.errors import RejectedInput
 from rag.ingest import IngestReport, Progress, ingest
 from rag.retriever import Mode, RetrievalParams, Retriever
-from rag.sources import Limits, parse_paths
+from rag.sources import Limits, article_from_record, parse_paths
 from rag.store import IndexParams, Store
 from rag.vectors import set_threads
 
@@ -72,6 +72,36 @@ class Service:
         parsed = parse_paths(paths, self.limits())
         return self.ingest_articles(parsed.articles, parsed.rejected, prune=prune,
                                     progress=progress)
+
+    def add_records(self, records: Sequence[object]) -> list[dict]:
+        """Articles as JSON objects (the CLI's field names and validation) -> one result per
+        item, in order: added, updated, unchanged, or rejected with the reason."""
+        limits = self.limits()
+        articles: list[Article] = []
+        results: list[dict] = []
+        for i, record in enumerate(records):
+            try:
+                article = article_from_record(record, f"item {i}", limits)
+            except RejectedInput as exc:
+                results.append({"index": i, "status": "rejected", "reason": exc.reason})
+                continue
+            articles.append(article)
+            results.append({"index": i, "url": article.url,
+                            "document_id": article.document_id})
+        report = self.ingest_articles(articles)
+        status = {url: name for name in ("added", "updated", "unchanged")
+                  for url in getattr(report, name)}
+        for item in results:
+            if "url" in item:
+                item["status"] = status.get(item["url"], "unchanged")
+        return results
+
+    def delete_document(self, document_id: str) -> str:
+        """Delete one article (and its chunks) by id; NotFound if there is none."""
+        url = self.store.document(document_id)["url"]
+        self.store.delete([url])
+        self.store.save_vectors()
+        return url
 
     def query(self, question: str, k: int = 5, mode: Mode = "hybrid",
               filters: Filters | None = None) -> list[Passage]:

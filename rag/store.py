@@ -414,10 +414,15 @@ class Store:
         doc["chunks"] = n
         return doc
 
-    def documents(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    def documents(self, limit: int, offset: int,
+                  filters: Filters | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """One page of documents (newest first) passing ``filters``, and how many pass."""
+        where, args = keyword.filter_sql(filters or Filters())
         with self._read() as db:
-            total = db.execute("SELECT count(*) FROM documents").fetchone()[0]
+            total = db.execute(f"SELECT count(*) FROM documents d WHERE {where}",
+                               args).fetchone()[0]
             rows = db.execute(
                 "SELECT document_id, url, title, author, published_date, source FROM documents "
-                "ORDER BY published_date DESC, url LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+                f"d WHERE {where} ORDER BY published_date DESC, url LIMIT ? OFFSET ?",
+                [*args, limit, offset]).fetchall()
         return total, [dict(r) for r in rows]

@@ -1,0 +1,131 @@
+"""Document management over real HTTP: add/update/delete/list, API keys, request ids, health."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from conftest import start_server, stop_server
+
+KEY = "s3cret-key-1"
+LOG_DIRS: list = []  # where the module's server writes its log
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def story(n: int, body: str | None = None, **extra) -> dict:
+    return {"url": f"https://example.org/news/{n}", "title": f"Volcano report {n}",
+            "body": body or f"The Hekla volcano erupted on day {n}, closing 12 airports. "
+                            "Ash reached Norway within hours.",
+            "author": "Ana Ríos", "source": "Example Wire", "published_at": f"2024-05-0{n}",
+            **extra}
+
+
+@pytest.fixture(scope="module")
+def server(seed_index, tmp_path_factory) -> Iterator[str]:
+    """A real server over a copy of the seed index, with API keys on writes."""
+    index = tmp_path_factory.mktemp("docs-api") / "index"
+    shutil.copytree(seed_index, index)
+    LOG_DIRS.append(index.parent)
+    proc, base = start_server(index, env={"RAG_API_KEYS": f"other-key, {KEY}",
+                                          "RAG_MAX_BATCH_ARTICLES": "3",
+                                          "RAG_MAX_BODY_BYTES": "200000"})
+    try:
+        yield base
+    finally:
+        stop_server(proc)
+
+
+def test_writes_need_a_key_reads_do_not(server):
+    for method, path, body in (("POST", "/documents", story(1)),
+                               ("DELETE", "/documents/abc", None)):
+        missing = httpx.request(method, server + path, json=body)
+        assert missing.status_code == 401 and missing.json()["error"]["code"] == "unauthorized"
+        wrong = httpx.request(method, server + path, json=body,
+                              headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "forbidden"
+        basic = httpx.request(method, server + path, json=body,
+                              headers={"Authorization": f"Basic {KEY}"})
+        assert basic.status_code == 401
+    assert httpx.get(server + "/documents").status_code == 200
+    assert httpx.post(server + "/query", json={"question": "ATACMS range?"}).status_code == 200
+
+
+def test_add_update_unchanged_rejected_then_query_and_delete(server):
+    batch = [story(1), story(2), {"title": "no url", "body": "text"}]
+    resp = httpx.post(server + "/documents", json={"articles": batch}, headers=AUTH, timeout=120)
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    assert (out["added"], out["rejected"]) == (2, 1)
+    assert [i["status"] for i in out["items"]] == ["added", "added", "rejected"]
+    assert "url" in out["items"][2]["reason"].lower()
+
+    again = httpx.post(server + "/documents", json=[story(1), story(2, body="Changed: the "
+                       "Hekla eruption ended on day 9.")], headers=AUTH, timeout=120).json()
+    assert [i["status"] for i in again["items"]] == ["unchanged", "updated"]
+
+    hit = httpx.post(server + "/query", json={"question": "How many airports did Hekla close?",
+                                              "k": 3}).json()
+    top = hit["passages"][0]
+    assert top["url"] == story(1)["url"] and "12 airports" in top["text"]
+    doc = httpx.get(f"{server}/documents/{top['document_id']}").json()
+    assert doc["body"][top["char_start"]:top["char_end"]] == top["text"]
+
+    listed = httpx.get(server + "/documents", params={"source": "Example Wire"}).json()
+    assert listed["total"] == 2 and {d["url"] for d in listed["documents"]} == {
+        story(1)["url"], story(2)["url"]}
+    dated = httpx.get(server + "/documents", params={"published_after": "2024-05-02",
+                                                     "published_before": "2024-05-31"}).json()
+    assert [d["url"] for d in dated["documents"]] == [story(2)["url"]]
+    by_author = httpx.get(server + "/documents", params={"author": "ana ríos"}).json()
+    assert by_author["total"] == 2
+
+    gone = httpx.delete(f"{server}/documents/{top['document_id']}", headers=AUTH)
+    assert gone.status_code == 200 and gone.json()["url"] == story(1)["url"]
+    assert httpx.get(f"{server}/documents/{top['document_id']}").status_code == 404
+    assert httpx.delete(f"{server}/documents/{top['document_id']}",
+                        headers=AUTH).status_code == 404
+    after = httpx.post(server + "/query", json={"question": "How many airports did Hekla "
+                                                            "close?", "k": 5}).json()
+    assert story(1)["url"] not in {p["url"] for p in after["passages"]}
+    # the seed article is untouched by all of this
+    seed = httpx.post(server + "/query", json={"question": "What is the range of the ATACMS "
+                                                           "missiles?", "k": 1}).json()
+    assert "190 miles" in seed["passages"][0]["text"]
+
+
+@pytest.mark.parametrize("body, status, fragment", [
+    (b"{not json", 422, "not valid JSON"),
+    (b"[]", 422, "expected an article"),
+    (b"[1, 2]", 422, "expected an article"),
+    (b'"text"', 422, "expected an article"),
+    (b"[" + b",".join([b'{"url": "https://e.org/x"}'] * 4) + b"]", 422, "limit is 3"),
+    (b'{"url": "https://e.org/big", "body": "' + b"x" * 250_000 + b'"}', 413, "limit"),
+])
+def test_bad_bodies_get_clear_4xx(server, body, status, fragment):
+    resp = httpx.post(server + "/documents", content=body, headers={
+        **AUTH, "content-type": "application/json"})
+    assert resp.status_code == status, resp.text
+    assert fragment in resp.json()["error"]["message"]
+
+
+def test_request_ids_and_health(server):
+    given = httpx.get(server + "/health/live", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123" and given.json() == {"status": "ok"}
+    fresh = httpx.get(server + "/health/ready")
+    assert len(fresh.headers["x-request-id"]) == 32 and fresh.json()["ready"] is True
+    hostile = httpx.get(server + "/health", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert hostile.headers["x-request-id"] != "bad id\twith spaces"
+    error = httpx.get(server + "/documents/nope", headers={"X-Request-ID": "r-1"})
+    assert error.status_code == 404 and error.headers["x-request-id"] == "r-1"
+
+
+def test_keys_never_reach_the_log(server):
+    httpx.post(server + "/documents", json=story(3),
+               headers={"Authorization": "Bearer wrong-key-zz9"})
+    logs = "".join(p.read_text() for p in LOG_DIRS[0].glob("server-*.log"))
+    assert "request_id=" in logs  # the log is there, and has the requests
+    assert KEY not in logs
+    assert "wrong-key-zz9" not in logs

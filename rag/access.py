@@ -41,7 +41,8 @@ def check_key(request: Request, keys: list[str]) -> None:
 
 
 class RequestIds(BaseHTTPMiddleware):
-    """Echo the client's X-Request-ID (or a new one) and log one line per request."""
+    """Echo the client's X-Request-ID (or a new one), log one line per request and count it
+    in the app's metrics (by route template, so ids in paths do not multiply series)."""
 
     async def dispatch(self, request: Request, call_next):
         given = request.headers.get("x-request-id", "")
@@ -49,7 +50,12 @@ class RequestIds(BaseHTTPMiddleware):
         request.state.request_id = rid
         started = time.perf_counter()
         response = await call_next(request)
+        seconds = time.perf_counter() - started
         response.headers["X-Request-ID"] = rid
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        telemetry = getattr(request.app.state, "telemetry", None)
+        if telemetry is not None:
+            telemetry.observe(request.method, route, response.status_code, seconds)
         log.info("request_id=%s method=%s path=%s status=%d ms=%.1f", rid, request.method,
-                 request.url.path, response.status_code, (time.perf_counter() - started) * 1000)
+                 request.url.path, response.status_code, seconds * 1000)
         return response

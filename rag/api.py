@@ -14,7 +14,9 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag import __version__
@@ -34,6 +36,7 @@ from rag.schemas import (
     Stats,
 )
 from rag.service import Service
+from rag.telemetry import Telemetry
 
 log = logging.getLogger("rag.api")
 
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = service or Service.open(settings, create=True, serving=True)
+        app.state.telemetry.watch_index(app.state.service.store.counts)
         # load the model and build the FAISS and BM25 indexes before traffic
         app.state.service.ask("warm up", k=1)
         yield
@@ -119,7 +123,13 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                   lifespan=lifespan, responses=ERROR_RESPONSES)
     install_error_handlers(app)
     app.state.settings = settings
+    app.state.telemetry = Telemetry()
     app.add_middleware(RequestIds)
+    if settings.origins():
+        app.add_middleware(CORSMiddleware, allow_origins=settings.origins(),
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID"])
 
     @app.post("/query", response_model=QueryResponse, tags=["query"], dependencies=Reader)
     def query(body: QueryRequest, svc: ServiceDep) -> dict:
@@ -185,12 +195,25 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         items = await run_in_threadpool(svc.add_records, records)
         counts = {s: sum(i["status"] == s for i in items)
                   for s in ("added", "updated", "unchanged", "rejected")}
+        for result, n in counts.items():
+            request.app.state.telemetry.articles.labels(result).inc(n)
         return {**counts, "items": items}
 
     @app.delete("/documents/{document_id}", response_model=DeleteResponse,
                 tags=["documents"], dependencies=Writer)
-    def delete_document(document_id: str, svc: ServiceDep) -> dict:
-        return {"deleted": document_id, "url": svc.delete_document(document_id)}
+    def delete_document(document_id: str, request: Request, svc: ServiceDep) -> dict:
+        url = svc.delete_document(document_id)
+        request.app.state.telemetry.deleted.inc()
+        return {"deleted": document_id, "url": url}
+
+    @app.get("/metrics", tags=["service"], dependencies=Reader,
+             response_class=PlainTextResponse,
+             responses={200: {"content": {"text/plain": {}},
+                              "description": "Prometheus text format"}})
+    def metrics(request: Request) -> Response:
+        """Requests by route and status, latency histograms, index size, write counters."""
+        return Response(generate_latest(request.app.state.telemetry.registry),
+                        media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health", response_model=Health, tags=["service"])
     def health(svc: ServiceDep) -> dict:

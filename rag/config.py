@@ -15,6 +15,9 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
 class Settings(BaseSettings):
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
     def keys(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
@@ -74,5 +77,7 @@ class Settings(BaseSettings):
                                 "body (413 above it).")
     max_batch_articles: int = Field(1000, ge=1, description="Most articles in one POST "
                                     "/documents request.")
+    cors_origins: str = Field("", description="Comma-separated origins allowed by CORS "
+                              "(`*` for any); empty = no CORS headers (closed).")
     host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `rag serve` listens on.")

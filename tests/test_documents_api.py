@@ -31,7 +31,8 @@ def server(seed_index, tmp_path_factory) -> Iterator[str]:
     LOG_DIRS.append(index.parent)
     proc, base = start_server(index, env={"RAG_API_KEYS": f"other-key, {KEY}",
                                           "RAG_MAX_BATCH_ARTICLES": "3",
-                                          "RAG_MAX_BODY_BYTES": "200000"})
+                                          "RAG_MAX_BODY_BYTES": "200000",
+                                          "RAG_CORS_ORIGINS": "https://app.example"})
     try:
         yield base
     finally:
@@ -129,3 +130,28 @@ def test_keys_never_reach_the_log(server):
     assert "request_id=" in logs  # the log is there, and has the requests
     assert KEY not in logs
     assert "wrong-key-zz9" not in logs
+
+
+def test_metrics_count_requests_index_and_writes(server):
+    httpx.get(server + "/documents/missing-id")
+    httpx.post(server + "/documents", json=story(7), headers=AUTH, timeout=120)
+    text = httpx.get(server + "/metrics").text
+    assert ('rag_http_requests_total{method="GET",route="/documents/{document_id}",'
+            'status="404"}') in text
+    assert 'rag_http_request_duration_seconds_count{method="POST",route="/documents"}' in text
+    assert "/documents/missing-id" not in text  # routes by template: no series per id
+    assert 'rag_ingested_articles_total{result="added"}' in text
+    docs = httpx.get(server + "/documents").json()["total"]
+    assert f"rag_index_documents {float(docs)}" in text
+
+
+def test_cors_only_for_configured_origins(server, seed_server):
+    ok = httpx.options(server + "/query", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    assert ok.headers.get("access-control-allow-origin") == "https://app.example"
+    other = httpx.post(server + "/query", json={"question": "ATACMS?"},
+                       headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+    closed = httpx.post(seed_server + "/query", json={"question": "ATACMS?"},
+                        headers={"Origin": "https://app.example"})
+    assert closed.status_code == 200 and "access-control-allow-origin" not in closed.headers

@@ -53,6 +53,19 @@ short title (8 words) and meta (5 words) column, as in ``rag/keyword.py``. Keywo
 SQLite file (WAL, synchronous=NORMAL, as ``rag/store.py``), and times BM25 queries before and
 after ``optimize``, plus fetching 100 chunk rows by id (what follows every vector search).
 
+The bm25s worker (the service's default keyword backend, ``rag.lexical``) indexes the same
+N chunk texts, each as one document ``text title meta`` (as ``LexicalIndex`` concatenates a
+chunk's text, title and metadata), tokenized by ``rag.lexical.Tokenizer`` and indexed by
+``rag.lexical._bm25`` (bm25s, k1 1.2, b 0.75): tokenize and index time, index arrays size, and
+the process's peak RSS (the build peak: token lists plus bm25s's intermediates). It then times
+``LexicalIndex.search(question, 100)`` (tokenize, ``get_scores``, top-k), the question being the
+FTS query's 6 terms separated by spaces (bm25s scores any matching term, like an OR); and the
+same with ``allowed`` = the chunk ids of a random 5% of the documents (13 chunks per document,
+as the FTS ``chunks`` table; a new set per query), so the ``np.isin`` mask is timed too. Then
+a breakdown (p50 of ``get_scores``, of the ``np.isin`` mask, of the top-k).
+
+``--keyword-only`` (= ``--index`` with no spec) runs only the FTS5 and bm25s parts.
+
 Files written under ``--workdir`` (default /tmp/scale) are deleted after measuring unless
 ``--keep-files``. Nothing is downloaded.
 """
@@ -529,6 +542,102 @@ def worker_fts(task: dict) -> dict:
             "words": task["opts"]["words"]}
 
 
+# ---------------------------------------------------------------- bm25s worker (rag.lexical)
+
+
+FILTER_FRACTION = 0.05
+CHUNKS_PER_DOC = 13  # as the FTS chunks table: document_id = f"doc{id // 13}"
+
+
+def allowed_ids(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Chunk ids (sorted int64) of a random ``FILTER_FRACTION`` of the documents."""
+    docs = np.arange(1, n + 1, dtype=np.int64) // CHUNKS_PER_DOC
+    keep = rng.random(int(docs[-1]) + 1) < FILTER_FRACTION
+    return np.flatnonzero(keep[docs]).astype(np.int64) + 1
+
+
+def worker_bm25s(task: dict) -> dict:
+    import bm25s
+
+    from rag.lexical import LexicalIndex, Tokenizer, _bm25
+
+    n, gen = task["n"], task["gen"]
+    vocab = np.array(load_vocab(Path(gen["basis"]) if gen["basis"] else None, VOCAB), dtype=object)
+    questions = [e.replace('"', "").replace(" OR ", " ")
+                 for e in match_expressions(vocab, task["queries"], gen["seed"])]
+    cdf = zipf_cdf(len(vocab))
+    words = tuple(task["opts"]["words"])
+    tokenize = Tokenizer()
+    rss_base = current_rss_mb()
+    tokens: list[list[str]] = []
+    gen_s, tok_s, block = 0.0, 0.0, 20_000  # the same blocks and streams as fts_fill
+    for b, start in enumerate(range(0, n, block)):
+        t0 = time.perf_counter()
+        texts = make_texts(vocab, cdf, _rng(gen["seed"], STREAM_TEXT, b), min(block, n - start),
+                           words)
+        t1 = time.perf_counter()
+        tokens.extend(tokenize(f"{text} {title} {meta}") for text, title, meta in texts)
+        tok_s += time.perf_counter() - t1
+        gen_s += t1 - t0
+    del texts
+    n_tokens = sum(len(t) for t in tokens)
+    tokens_rss = current_rss_mb()
+    log(f"  bm25s N={n:,}: tokenized {n_tokens:,} tokens in {tok_s:.1f}s; indexing")
+    t0 = time.perf_counter()
+    bm = _bm25(tokens)
+    index_s = time.perf_counter() - t0
+    del tokens
+    build_rss = peak_rss_mb()
+    sc = bm.scores
+    index_mb = sum(sc[k].nbytes for k in ("data", "indices", "indptr")) / 2**20
+    # LexicalIndex with only what search() reads (its __init__ reads a store)
+    lex = LexicalIndex.__new__(LexicalIndex)
+    lex.tokenize, lex._chunks = tokenize, bm
+    lex.chunk_ids = np.arange(1, n + 1, dtype=np.int64)
+    lex._order = np.arange(n)  # ids already sorted, as LexicalIndex.__init__ would find
+    lex._sorted_ids = lex.chunk_ids
+    served_rss = current_rss_mb()
+    rng = _rng(gen["seed"], 78)
+    masks = [allowed_ids(n, rng) for _ in questions]
+    for q in questions[:5]:
+        lex.search(q, 100)
+    runs: dict[str, dict] = {}
+    for name, allow in (("all", [None] * len(questions)), ("filtered", masks)):
+        lat, hits = [], []
+        for q, a in zip(questions, allow, strict=True):
+            t0 = time.perf_counter()
+            found = lex.search(q, 100, a)
+            lat.append((time.perf_counter() - t0) * 1000)
+            hits.append(len(found))
+        runs[name] = {"p50_ms": pctl(lat, 50), "p99_ms": pctl(lat, 99),
+                      "mean_hits": float(np.mean(hits))}
+    parts: dict[str, list[float]] = {"tokenize": [], "score": [], "mask": [], "top": []}
+    matched = []
+    for q, a in zip(questions, masks, strict=True):
+        t0 = time.perf_counter()
+        toks = tokenize(q)
+        t1 = time.perf_counter()
+        scores = bm.get_scores(toks)
+        t2 = time.perf_counter()
+        masked = np.where(np.isin(lex.chunk_ids, a), scores, 0.0)
+        t3 = time.perf_counter()
+        LexicalIndex._top(scores, 100)
+        t4 = time.perf_counter()
+        for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            parts[key].append(dt * 1000)
+        matched.append(int(np.count_nonzero(scores > 0)))
+        del masked
+    return {"tokenize_s": tok_s, "index_s": index_s, "build_s": tok_s + index_s, "gen_s": gen_s,
+            "tokens": n_tokens, "vocab": len(bm.vocab_dict), "nnz": int(len(sc["data"])),
+            "index_mb": index_mb, "rss_base_mb": rss_base, "tokens_rss_mb": tokens_rss,
+            "build_rss_mb": build_rss, "served_rss_mb": served_rss, "rss_mb": peak_rss_mb(),
+            "search": runs["all"], "search_filtered": runs["filtered"],
+            "parts_p50_ms": {k: pctl(v, 50) for k, v in parts.items()},
+            "matched_mean": float(np.mean(matched)),
+            "allowed_mean": float(np.mean([len(a) for a in masks])),
+            "example_query": questions[0], "bm25s": bm25s.__version__, "words": list(words)}
+
+
 def _dbstat_ok() -> bool:
     try:
         sqlite3.connect(":memory:").execute("SELECT * FROM dbstat LIMIT 0")
@@ -537,7 +646,8 @@ def _dbstat_ok() -> bool:
     return True
 
 
-WORKERS = {"build": worker_build, "serve": worker_serve, "truth": worker_truth, "fts": worker_fts}
+WORKERS = {"build": worker_build, "serve": worker_serve, "truth": worker_truth, "fts": worker_fts,
+           "bm25s": worker_bm25s}
 
 
 # ---------------------------------------------------------------- orchestration
@@ -564,6 +674,15 @@ def bench_size(n: int, args: argparse.Namespace, gen: dict, opts: dict) -> dict:
     if not args.no_fts:
         log(f"N={n:,}: SQLite chunks + FTS5")
         out["fts"] = run_worker({**base, "job": "fts", "path": str(work / f"fts_{n}.sqlite3")})
+        if not args.keep_files:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{work / f'fts_{n}.sqlite3'}{suffix}").unlink(missing_ok=True)
+    if not args.no_bm25s:
+        log(f"N={n:,}: bm25s (rag.lexical)")
+        out["bm25s"] = run_worker({**base, "job": "bm25s"})
+        b = out["bm25s"]
+        log(f"N={n:,}: bm25s built in {b['build_s']:.1f}s, peak RSS {b['rss_mb']:.0f} MB, "
+            f"p50 {b['search']['p50_ms']:.1f} ms")
     for name in args.index:
         spec = parse_spec(name)
         path = work / f"{name.replace(':', '_')}_{n}.faiss"
@@ -578,8 +697,6 @@ def bench_size(n: int, args: argparse.Namespace, gen: dict, opts: dict) -> dict:
             path.unlink(missing_ok=True)
     if not args.keep_files:
         truth_path.unlink(missing_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{work / f'fts_{n}.sqlite3'}{suffix}").unlink(missing_ok=True)
     return out
 
 
@@ -658,6 +775,53 @@ def fts_table(results: list[dict]) -> list[str]:
     return lines
 
 
+def bm25s_table(results: list[dict]) -> list[str]:
+    rows = [r for r in results if "bm25s" in r]
+    if not rows:
+        return []
+    b0 = rows[0]["bm25s"]
+    head = (f"{'N':>9} {'tok s':>6} {'index s':>7} {'tokens':>11} {'vocab':>7} {'idx MB':>7} "
+            f"{'tokRSS':>7} {'peakRSS':>7} {'srvRSS':>7} {'p50':>6} {'p99':>6} {'f p50':>6} "
+            f"{'f p99':>6} {'score':>6} {'isin':>6} {'top':>6} {'match':>7} {'hits':>4} "
+            f"{'f hits':>6}")
+    lines = ["", f"bm25s {b0['bm25s']} (rag.lexical: Tokenizer + bm25s k1 1.2 b 0.75; "
+             f"LexicalIndex.search top 100, {QUERY_TERMS} terms; f = filtered to "
+             f"{FILTER_FRACTION:.0%} of the documents; RSS in MB, times in ms; score/isin/top: "
+             "p50 of each step; match: chunks with a positive score; hits: mean results):",
+             head, "-" * len(head)]
+    for r in rows:
+        b, pt = r["bm25s"], r["bm25s"]["parts_p50_ms"]
+        lines.append(
+            f"{r['n']:>9,} {b['tokenize_s']:>6.1f} {b['index_s']:>7.1f} {b['tokens']:>11,} "
+            f"{b['vocab']:>7,} {b['index_mb']:>7.0f} {b['tokens_rss_mb']:>7.0f} "
+            f"{b['build_rss_mb']:>7.0f} {b['served_rss_mb']:>7.0f} "
+            f"{b['search']['p50_ms']:>6.2f} {b['search']['p99_ms']:>6.2f} "
+            f"{b['search_filtered']['p50_ms']:>6.2f} {b['search_filtered']['p99_ms']:>6.2f} "
+            f"{pt['score']:>6.2f} {pt['mask']:>6.2f} {pt['top']:>6.2f} {b['matched_mean']:>7,.0f} "
+            f"{b['search']['mean_hits']:>4.0f} {b['search_filtered']['mean_hits']:>6.0f}")
+    return lines
+
+
+def keyword_table(results: list[dict]) -> list[str]:
+    """FTS5 and bm25s side by side (top 100 of the same queries over the same texts)."""
+    rows = [r for r in results if "fts" in r and "bm25s" in r]
+    if not rows:
+        return []
+    head = (f"{'N':>9} | {'FTS5 build s':>12} {'RSS MB':>7} {'p50':>7} {'p99':>7} | "
+            f"{'bm25s build s':>13} {'RSS MB':>7} {'p50':>6} {'p99':>6} {'filt p50':>8} "
+            f"{'filt p99':>8}")
+    lines = ["", "Keyword layer side by side (top 100, same texts and queries; ms):", head,
+             "-" * len(head)]
+    for r in rows:
+        f, b = r["fts"], r["bm25s"]
+        lines.append(
+            f"{r['n']:>9,} | {f['build_s']:>12.1f} {f['rss_mb']:>7.0f} {f['bm25']['p50_ms']:>7.2f} "
+            f"{f['bm25']['p99_ms']:>7.2f} | {b['build_s']:>13.1f} {b['rss_mb']:>7.0f} "
+            f"{b['search']['p50_ms']:>6.2f} {b['search']['p99_ms']:>6.2f} "
+            f"{b['search_filtered']['p50_ms']:>8.2f} {b['search_filtered']['p99_ms']:>8.2f}")
+    return lines
+
+
 def summary_lines(results: list[dict], target: float) -> list[str]:
     lines = ["", f"Targets at N={TARGET_AT_N:,}: p50 <= {TARGET_P50_MS:g} ms, peak RSS <= "
              f"{TARGET_RSS_GIB:g} GiB (max of build and serve), approximate recall@10 >= {target}"]
@@ -677,6 +841,14 @@ def summary_lines(results: list[dict], target: float) -> list[str]:
             verdict = "PASS" if p50 <= TARGET_P50_MS else "FAIL"
             lines.append(f"  N={res['n']:,} keyword (FTS5 BM25) p50 {p50:.1f} ms against the same "
                          f"{TARGET_P50_MS:g} ms budget: {verdict}")
+        if "bm25s" in res:
+            b = res["bm25s"]
+            p50, fp50, rss = (b["search"]["p50_ms"], b["search_filtered"]["p50_ms"],
+                              b["rss_mb"] / 1024)
+            lines.append(
+                f"  N={res['n']:,} keyword (bm25s) p50 {p50:.1f} ms / filtered {fp50:.1f} ms: "
+                f"{'PASS' if max(p50, fp50) <= TARGET_P50_MS else 'FAIL'}; peak RSS "
+                f"{rss:.2f} GiB: {'PASS' if rss <= TARGET_RSS_GIB else 'FAIL'}")
     vecs = [r for res in results for r in res["vectors"].values()]
     if any(r["kind"] != "flat" and r["chosen"]["tune_recall"] < target for r in vecs):
         lines.append(f"  * the sweep ended before the tuning queries reached recall {target}; "
@@ -696,13 +868,16 @@ def report(results: list[dict], meta: dict, target: float) -> str:
     lines = [f"bench_scale: dim {DIM}, k {K}; {meta['queries']} timed queries, recall over "
              f"{meta['recall_queries']} held-out queries, parameters chosen on "
              f"{meta['tune_queries']} others; 1 thread per process",
-             f"basis: {t.get('basis')}; generator mix={g['mix']} alpha={g['alpha']} "
-             f"noise={g['noise']} seed={g['seed']}",
+             f"basis: {t.get('basis', '- (no vector run)')}; generator mix={g['mix']} "
+             f"alpha={g['alpha']} noise={g['noise']} seed={g['seed']}",
              "bRSS/sRSS: peak RSS of the build / serve (read_index + search) process; "
              "p50/p99: single-query search", ""]
-    lines += vector_table(results, target)
-    lines += sweep_lines(results)
+    if any(r["vectors"] for r in results):
+        lines += vector_table(results, target)
+        lines += sweep_lines(results)
     lines += fts_table(results)
+    lines += bm25s_table(results)
+    lines += keyword_table(results)
     lines += summary_lines(results, target)
     for r in results:
         if r["truth"]:
@@ -737,6 +912,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--recall-target", type=float, default=0.95)
     ap.add_argument("--words", type=int, nargs=2, default=[40, 80], metavar=("MIN", "MAX"))
     ap.add_argument("--no-fts", action="store_true", help="skip the SQLite / FTS5 part")
+    ap.add_argument("--no-bm25s", action="store_true", help="skip the bm25s (rag.lexical) part")
+    ap.add_argument("--keyword-only", action="store_true",
+                    help="no FAISS index (same as --index with no spec): FTS5 and bm25s only")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/scale"))
     ap.add_argument("--keep-files", action="store_true")
     ap.add_argument("--json", type=Path, help="write all results here")
@@ -746,6 +924,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.quick:
         args.sizes = [20_000]
+    if args.keyword_only:
+        args.index = []
     args.recall_queries = max(args.recall_queries, args.queries)
     for spec in args.index:
         try:

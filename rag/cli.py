@@ -226,20 +226,31 @@ def evaluate(
 
 @app.command()
 def stats(index: IndexOpt = None,
-          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+          as_json: Annotated[bool, typer.Option("--json")] = False,
+          check: Annotated[bool, typer.Option(help="Also check the index's consistency; exit "
+                                                   "1 listing the problems if any.")] = False,
+          ) -> None:
     """Counts, model and chunking parameters of an index."""
 
-    def run() -> None:
+    def run() -> int:
         from rag.service import Service
 
-        figures = Service.open(settings(index_dir=index)).stats()
+        svc = Service.open(settings(index_dir=index))
+        figures = svc.stats()
+        problems = svc.store.problems() if check else []
+        if check:
+            figures["consistent"] = not problems
         if as_json:
-            typer.echo(json.dumps(figures, indent=2))
+            typer.echo(json.dumps({**figures, "problems": problems} if check else figures,
+                                  indent=2))
         else:
             for key, value in figures.items():
                 typer.echo(f"{key:>15}  {value}")
+            for problem in problems:
+                typer.echo(f"problem: {problem}", err=True)
+        return 1 if problems else 0
 
-    _run(run)
+    raise typer.Exit(_run(run) or 0)
 
 
 if __name__ == "__main__":

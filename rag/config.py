@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(222, ge=16, description="Chunk budget in model tokens (at most "
                               "the model's window, 254 for MiniLM, minus 32 for the title).")
     chunk_overlap: int = Field(40, ge=0, description="Overlap between chunks in model tokens.")
+    commit_every: int = Field(64, ge=1, description="Articles per ingest transaction (a crash "
+                              "loses at most the batch in flight).")
     max_article_bytes: int = Field(5_000_000, ge=1, description="Largest accepted source file.")
     max_question_chars: int = Field(2_000, ge=1, description="Longest accepted question.")
     depth: int = Field(100, ge=1, le=10_000, description="Candidates per ranking before fusion.")

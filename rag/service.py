@@ -65,7 +65,7 @@ class Service:
         return ingest(self.store, self.embedder, articles, rejected=rejected,
                       chunk_tokens=self.settings.chunk_tokens,
                       chunk_overlap=self.settings.chunk_overlap, prune=prune,
-                      progress=progress)
+                      commit_every=self.settings.commit_every, progress=progress)
 
     def ingest_paths(self, paths: Sequence[Path], *, prune: bool = False,
                      progress: Progress | None = None) -> IngestReport:

@@ -398,6 +398,39 @@ class Store:
                 [int(i) for i in ids]).fetchall()
         return {r["id"]: r for r in rows}
 
+    def problems(self) -> list[str]:
+        """A full consistency check (``rag stats --check``): SQLite's own integrity check,
+        every chunk an exact span of its article with its embedding, the keyword indexes and
+        the FAISS index holding exactly the chunks. Empty when all is well."""
+        found: list[str] = []
+        with self._read() as db:
+            found += [f"sqlite: {r[0]}" for r in db.execute("PRAGMA integrity_check")
+                      if r[0] != "ok"]
+            for cid, doc, start, end, text, body in db.execute(
+                    "SELECT c.id, c.document_id, c.char_start, c.char_end, c.text, d.body "
+                    "FROM chunks c LEFT JOIN documents d USING (document_id)"):
+                if body is None:
+                    found.append(f"chunk {cid}: document {doc} is missing")
+                elif body[start:end] != text:
+                    found.append(f"chunk {cid}: text differs from {doc}[{start}:{end}]")
+            missing = db.execute("SELECT count(*) FROM chunks c LEFT JOIN embeddings e ON "
+                                 "e.hash = c.embed_hash WHERE e.hash IS NULL").fetchone()[0]
+            if missing:
+                found.append(f"{missing} chunks have no stored embedding")
+            chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            fts = db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+            if fts != chunks:
+                found.append(f"keyword index holds {fts} chunks, the store {chunks}")
+            empty = db.execute("SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 "
+                               "FROM chunks c WHERE c.document_id = d.document_id)").fetchone()[0]
+            if empty:
+                found.append(f"{empty} documents have no chunks")
+            ids = {r[0] for r in db.execute("SELECT id FROM chunks")}
+        index, _ = self.vectors()
+        if len(index) != len(ids):
+            found.append(f"FAISS holds {len(index)} vectors, the store {len(ids)} chunks")
+        return found
+
     def document(self, document_id: str) -> dict[str, Any]:
         with self._read() as db:
             row = db.execute("SELECT * FROM documents WHERE document_id = ?",

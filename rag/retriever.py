@@ -1,9 +1,10 @@
 """The read path: question -> ranked, diverse, cited passages.
 
-Hybrid mode fuses (reciprocal rank fusion) a dense ranking (FAISS) and a BM25 ranking (FTS5)
-of the whole index with the same two rankings restricted to each publisher, and each date,
-that the question names; then it caps how many chunks one article may place in the results,
-since a multi-hop question needs evidence from several articles.
+Hybrid mode fuses (reciprocal rank fusion) a dense ranking (FAISS), a chunk BM25 ranking and
+a sentence BM25 ranking (bm25s in memory, or SQLite FTS5) of the whole index with the same
+rankings restricted to each publisher, and each date, that the question names; then it caps
+how many chunks one article may place in the results, since a multi-hop question needs
+evidence from several articles.
 """
 
 from __future__ import annotations

@@ -28,11 +28,29 @@ def indexed(index) -> dict[str, str]:
     """url -> content hash of every article in the index (read with plain sqlite3)."""
     import sqlite3
 
-    db = sqlite3.connect(index / "rag.sqlite3")
+    if not (index / "rag.sqlite3").exists():
+        return {}
+    db = sqlite3.connect(index / "rag.sqlite3", timeout=30)
     try:
         return dict(db.execute("SELECT url, content_hash FROM documents"))
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return {}
     finally:
         db.close()
+
+
+def kill_after_next_commit(proc: subprocess.Popen, index, seen: int,
+                           rng: random.Random) -> None:
+    """Wait until the ingest commits past ``seen`` articles, then SIGKILL it a random
+    0-1.5 s later: inside the next batch's embedding or its write transaction."""
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if len(indexed(index)) > seen:
+            time.sleep(rng.uniform(0.0, 1.5))
+            break
+        time.sleep(0.1)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
 
 
 def test_sigkill_during_ingest_loses_nothing_committed(tmp_path):
@@ -49,9 +67,7 @@ def test_sigkill_during_ingest_loses_nothing_committed(tmp_path):
     for trial in range(TRIALS):
         proc = subprocess.Popen([*RAG, "ingest", str(source), "--index", str(index)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(2.0, 12.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
+        kill_after_next_commit(proc, index, len(before), rng)
         proc.wait(timeout=60)
         if not (index / "rag.sqlite3").exists():
             continue  # killed before the index was created: nothing to check yet
@@ -63,7 +79,7 @@ def test_sigkill_during_ingest_loses_nothing_committed(tmp_path):
         assert figures["documents"] == len(now)
         partial += 0 < len(now) < len(expected) and len(now) > len(before)
         before = now
-    assert partial >= 3, "too few kills landed between commits to test anything"
+    assert partial >= 5, "too few kills landed between commits to test anything"
     # and a last run, not killed, finishes the job from wherever the kills left it
     done = subprocess.run([*RAG, "ingest", str(source), "--index", str(index)], env=env,
                           capture_output=True, text=True, timeout=900)

@@ -155,3 +155,20 @@ def test_cors_only_for_configured_origins(server, seed_server):
     closed = httpx.post(seed_server + "/query", json={"question": "ATACMS?"},
                         headers={"Origin": "https://app.example"})
     assert closed.status_code == 200 and "access-control-allow-origin" not in closed.headers
+
+
+def test_protected_reads_need_a_key(seed_index):
+    proc, base = start_server(seed_index, env={"RAG_API_KEYS": KEY,
+                                               "RAG_PROTECT_READS": "true"})
+    try:
+        for method, path, body in (("POST", "/query", {"question": "ATACMS range?"}),
+                                   ("GET", "/documents", None), ("GET", "/stats", None),
+                                   ("GET", "/metrics", None)):
+            assert httpx.request(method, base + path, json=body).status_code == 401
+            assert httpx.request(method, base + path, json=body,
+                                 headers={"Authorization": "Bearer x"}).status_code == 403
+            assert httpx.request(method, base + path, json=body,
+                                 headers=AUTH).status_code == 200
+        assert httpx.get(base + "/health/live").status_code == 200  # probes stay open
+    finally:
+        stop_server(proc)

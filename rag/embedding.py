@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -77,6 +78,9 @@ class SentenceTransformerEmbedder:
         self._tokenizer = None
         self._dim: int | None = None
         self._max_seq: int | None = None
+        # HF fast tokenizers change their padding/truncation state per call: concurrent
+        # calls (a query beside an HTTP ingest) corrupt each other's batches without this
+        self._tok_lock = threading.Lock()
 
     def _load_tokenizer(self):
         if self._tokenizer is None:
@@ -131,14 +135,19 @@ class SentenceTransformerEmbedder:
         assert self._max_seq is not None
         return self._max_seq - SPECIAL_TOKENS
 
+    def tokenize(self, texts, **kwargs):
+        tokenizer = self._load_tokenizer()
+        with self._tok_lock:
+            return tokenizer(texts, **kwargs)
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        enc = self._load_tokenizer()(list(texts), add_special_tokens=False)
+        enc = self.tokenize(list(texts), add_special_tokens=False)
         return [len(ids) for ids in enc["input_ids"]]
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        enc = self._load_tokenizer()(text, add_special_tokens=False, return_offsets_mapping=True)
+        enc = self.tokenize(text, add_special_tokens=False, return_offsets_mapping=True)
         offsets = enc["offset_mapping"]
         if len(offsets) <= max_tokens:
             return text
@@ -148,8 +157,10 @@ class SentenceTransformerEmbedder:
         model = self._load_model()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = model.encode(list(texts), batch_size=self._batch_size, convert_to_numpy=True,
-                            normalize_embeddings=True, show_progress_bar=False)
+        with self._tok_lock:  # its tokenizer is ours: one caller at a time
+            vecs = model.encode(list(texts), batch_size=self._batch_size,
+                                convert_to_numpy=True, normalize_embeddings=True,
+                                show_progress_bar=False)
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
 

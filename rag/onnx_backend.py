@@ -155,8 +155,8 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
 
     def _run(self, texts: Sequence[str]) -> np.ndarray:
         assert self._session is not None and self._max_seq is not None
-        enc = self._tokenizer(list(texts), padding=True, truncation=True,
-                              max_length=self._max_seq, return_tensors="np")
+        enc = self.tokenize(list(texts), padding=True, truncation=True,
+                            max_length=self._max_seq, return_tensors="np")
         feeds = {n: enc[n].astype(np.int64) for n in _INPUTS if n in enc}
         if "token_type_ids" not in feeds:
             feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])

@@ -350,12 +350,28 @@ class Store:
         return ids
 
     def lexical(self) -> LexicalIndex:
-        """The in-memory BM25 index (bm25s) of the current generation, rebuilt on change."""
-        with self._lex_lock, self._read() as db:
-            gen = int(self._meta(db)["generation"])
-            if self._lexical is None or self._lexical[0] != gen:
-                self._lexical = (gen, LexicalIndex(db))
+        """The in-memory BM25 index (bm25s), rebuilt when the store's generation changes.
+
+        One caller rebuilds it; while it does, other callers get the previous index instead
+        of waiting (a rebuild takes seconds at the dev-corpus size and writes can come every
+        few seconds): their keyword rankings may miss the newest chunks for that long, and
+        chunks deleted meanwhile are dropped when passages are read from the store."""
+        current = self._lexical
+        gen = self.generation
+        if current is not None and current[0] == gen:
+            return current[1]
+        if current is not None and not self._lex_lock.acquire(blocking=False):
+            return current[1]  # another thread is rebuilding
+        if current is None:
+            self._lex_lock.acquire()
+        try:
+            if self._lexical is None or self._lexical[0] < gen:
+                with self._read() as db:
+                    built_gen = int(self._meta(db)["generation"])
+                    self._lexical = (built_gen, LexicalIndex(db))
             return self._lexical[1]
+        finally:
+            self._lex_lock.release()
 
     def keyword_search(self, question: str, k: int,
                        filters: Filters) -> list[tuple[int, float]]:

@@ -65,3 +65,31 @@ def test_unsupported_pipelines_and_backends_are_refused(tmp_path):
     assert isinstance(make_embedder("all-MiniLM-L6-v2", backend="torch"),
                       SentenceTransformerEmbedder)
     assert not isinstance(make_embedder("all-MiniLM-L6-v2", backend="torch"), OnnxEmbedder)
+
+
+def test_concurrent_encode_and_token_counts_do_not_corrupt_each_other():
+    """A query (padded batch) beside an HTTP ingest (token counting) in another thread."""
+    import threading
+
+    onnx = OnnxEmbedder("all-MiniLM-L6-v2", threads=1)
+    many = [f"{t} {i}" for i in range(40) for t in TEXTS]  # long batches: a wide window
+    expected = onnx.encode(TEXTS)
+    counts = onnx.count_tokens(many)
+    failures: list[str] = []
+
+    def query() -> None:
+        for _ in range(30):
+            if not np.allclose(onnx.encode(TEXTS), expected, atol=1e-5):
+                failures.append("vectors changed")
+
+    def ingest() -> None:
+        for _ in range(60):
+            if onnx.count_tokens(many) != counts:
+                failures.append("token counts changed")
+
+    threads = [threading.Thread(target=f) for f in (query, query, ingest, ingest)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:3]

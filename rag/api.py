@@ -173,9 +173,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         if declared.isdigit() and int(declared) > limit:
             raise BodyTooLarge(f"request body is {int(declared):,} bytes; the limit is "
                                f"{limit:,} (RAG_MAX_BODY_BYTES)")
-        raw = b""
+        raw = bytearray()
         async for part in request.stream():
-            raw += part
+            raw.extend(part)
             if len(raw) > limit:
                 raise BodyTooLarge(f"request body is over the limit of {limit:,} bytes "
                                    "(RAG_MAX_BODY_BYTES)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from datetime import date
 from typing import Any
 
 from rag.answer import STOPWORDS
@@ -33,12 +34,19 @@ WEIGHTS = (1.0, 0.5, 0.5)
 _TERM = re.compile(r"\w+(?:-\w+)*", re.UNICODE)
 
 
-def meta_text(article: Article) -> str:
-    parts = [article.source_name, article.domain, article.author or ""]
-    if article.published_date:
-        d = article.published_date
-        parts.append(f"{d:%B} {d.year} {d.isoformat()}")
+def meta_words(source: str, domain: str, author: str | None, published: date | None,
+               iso: bool = True) -> str:
+    """Publisher, domain, authors and the publication month in words (and the ISO date)."""
+    parts = [source, domain, author or ""]
+    if published:
+        parts.append(f"{published:%B} {published.year}"
+                     + (f" {published.isoformat()}" if iso else ""))
     return " ".join(p for p in parts if p)
+
+
+def meta_text(article: Article) -> str:
+    return meta_words(article.source_name, article.domain, article.author,
+                      article.published_date)
 
 
 def match_expression(question: str) -> str | None:

@@ -17,6 +17,7 @@ from datetime import date
 
 import numpy as np
 
+from rag import keyword
 from rag.answer import terms
 
 K1 = 1.2  # as SQLite FTS5 and Lucene
@@ -49,11 +50,9 @@ def _bm25(docs: Iterable[list[str]]):
 
 
 def meta_words(source: str, domain: str, author: str | None, published: str | None) -> str:
-    parts = [source, domain, author or ""]
-    if published:
-        d = date.fromisoformat(published)
-        parts.append(f"{d:%B} {d.year}")
-    return " ".join(p for p in parts if p)
+    """The FTS5 metadata column's words without the ISO date (BM25 over chunks here)."""
+    day = date.fromisoformat(published) if published else None
+    return keyword.meta_words(source, domain, author, day, iso=False)
 
 
 class LexicalIndex:
@@ -119,31 +118,44 @@ class LexicalIndex:
             hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
         return hits[np.lexsort((hits, -scores[hits]))]
 
+    def _scores(self, index, question: str, k: int) -> np.ndarray | None:
+        """BM25 scores of every item of ``index`` for ``question``; None if nothing to do."""
+        tokens = self.tokenize(question)
+        if index is None or not tokens or k <= 0:
+            return None
+        return index.get_scores(tokens)
+
+    @staticmethod
+    def _keep(scores: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """``scores`` with everything outside the boolean mask ``keep`` zeroed."""
+        return np.where(keep, scores, 0.0)
+
+    @staticmethod
+    def _flags(size: int, positions: np.ndarray) -> np.ndarray:
+        flags = np.zeros(size, dtype=bool)
+        flags[positions] = True
+        return flags
+
     def search(self, question: str, k: int,
                allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (chunk id, BM25 score) among the ``allowed`` chunk ids (None = all)."""
-        tokens = self.tokenize(question)
-        if self._chunks is None or not tokens or k <= 0:
+        scores = self._scores(self._chunks, question, k)
+        if scores is None:
             return []
-        scores = self._chunks.get_scores(tokens)
         if allowed is not None:
-            mask = np.zeros(len(scores), dtype=bool)
-            mask[self._positions(allowed)] = True
-            scores = np.where(mask, scores, 0.0)
+            scores = self._keep(scores, self._flags(len(scores), self._positions(allowed)))
         return [(int(self.chunk_ids[p]), float(scores[p])) for p in self._top(scores, k)]
 
     def sentence_search(self, question: str, k: int,
                         allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Chunks ranked by the BM25 score of the best-matching sentence they contain."""
-        tokens = self.tokenize(question)
-        if self._sentences is None or not tokens or k <= 0:
+        scores = self._scores(self._sentences, question, k)
+        if scores is None:
             return []
-        scores = self._sentences.get_scores(tokens)
         docs = self._allowed_docs(allowed)
         if docs is not None:
-            wanted = np.zeros(int(self.chunk_doc.max()) + 1 if len(self.chunk_doc) else 1, bool)
-            wanted[docs] = True
-            scores = np.where(wanted[self.sent_doc], scores, 0.0)
+            n_docs = int(self.chunk_doc.max()) + 1 if len(self.chunk_doc) else 1
+            scores = self._keep(scores, self._flags(n_docs, docs)[self.sent_doc])
         keep = None if allowed is None else frozenset(allowed.tolist())
         best: dict[int, float] = {}
         for s in self._top(scores, 2 * k):  # best first, so the first score a chunk gets is its max

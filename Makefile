@@ -8,7 +8,7 @@ INDEX ?= index
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install index lint clean
+.PHONY: run test install browser index lint clean
 
 $(BIN)/rag: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,19 @@ $(BIN)/rag: pyproject.toml
 
 install: $(BIN)/rag
 
+# Debian's Chromium for the web page's browser test (Playwright drives it; no browser download)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 index: install
 	$(BIN)/rag ingest seeds --index $(INDEX)
 
 run: index
 	$(BIN)/rag serve --index $(INDEX)
 
-test: install
+test: install browser
 	$(BIN)/ruff check rag tests eval
 	$(BIN)/python -m pytest
 

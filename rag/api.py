@@ -8,22 +8,27 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag import __version__
 from rag.access import RequestIds, check_key
+from rag.chat import Chat
+from rag.chat_api import chat_router
 from rag.config import Settings
+from rag.deadline import Deadline
 from rag.documents import Filters
 from rag.errors import BodyTooLarge, InvalidRequest, RagError
+from rag.llm import llm_from
 from rag.schemas import (
     ERROR_RESPONSES,
     AddResponse,
@@ -31,6 +36,7 @@ from rag.schemas import (
     DocumentOut,
     DocumentPage,
     Health,
+    IsoDate,
     QueryRequest,
     QueryResponse,
     Stats,
@@ -39,6 +45,7 @@ from rag.service import Service
 from rag.telemetry import Telemetry
 
 log = logging.getLogger("rag.api")
+WEB = Path(__file__).parent / "web"
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
@@ -49,6 +56,9 @@ def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        if loc == "question" and err.get("type") == "string_pattern_mismatch":
+            parts.append("question is empty (only whitespace)")
+            continue
         parts.append(f"{loc}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
 
@@ -60,6 +70,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": bytes that are not UTF-8
+            return error(422, "invalid_request", "body is not valid JSON (UTF-8)")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error(exc.status_code, code, str(exc.detail))
 
@@ -97,13 +109,26 @@ Writer = [Depends(require_write_key)]
 ARTICLE_EXAMPLE = {"url": "https://example.com/story", "title": "A story",
                    "body": "The text of the article.", "author": "A. Writer",
                    "source": "Example News", "published_at": "2024-11-26"}
-ADD_BODY = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": {"oneOf": [
-        {"type": "object", "description": "one article (fields as `rag ingest` JSON)"},
-        {"type": "array", "items": {"type": "object"}, "description": "a batch of articles"},
-        {"type": "object", "required": ["articles"], "properties": {
-            "articles": {"type": "array", "items": {"type": "object"}}}}]},
-    "example": ARTICLE_EXAMPLE}}}}
+ARTICLE_SCHEMA = {
+    "type": "object", "additionalProperties": True,
+    "description": "One article, fields as `rag ingest` JSON (aliases such as `link`, "
+                   "`content`, `published_date` accepted). Each item is validated on its own: "
+                   "a bad one is reported `rejected` with its reason, the others are ingested.",
+    "required": ["url", "body"],
+    "properties": {
+        "url": {"type": "string", "pattern": r"^https?://[^\s/?#]+[^\s]*$"},
+        "body": {"type": "string", "pattern": r"\S"},
+        **{name: {"type": "string"} for name in (
+            "title", "author", "source", "published_at", "summary", "category")}}}
+
+
+def add_body(max_batch: int) -> dict:
+    batch = {"type": "array", "items": ARTICLE_SCHEMA, "minItems": 1, "maxItems": max_batch}
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"anyOf": [
+            ARTICLE_SCHEMA, batch,
+            {"type": "object", "required": ["articles"], "properties": {"articles": batch}}]},
+        "example": ARTICLE_EXAMPLE}}}}
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
@@ -113,6 +138,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = service or Service.open(settings, create=True, serving=True)
+        app.state.chat = Chat(app.state.service, llm_from(settings))
         app.state.telemetry.watch_index(app.state.service.store.counts)
         # load the model and build the FAISS and BM25 indexes before traffic
         app.state.service.ask("warm up", k=1)
@@ -124,12 +150,24 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     install_error_handlers(app)
     app.state.settings = settings
     app.state.telemetry = Telemetry()
-    app.add_middleware(RequestIds)
+    app.add_middleware(Deadline, read_seconds=settings.request_timeout,
+                       write_seconds=settings.write_timeout)
+    app.add_middleware(RequestIds)  # outermost: timeouts get a request id and are counted
     if settings.origins():
         app.add_middleware(CORSMiddleware, allow_origins=settings.origins(),
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                            expose_headers=["X-Request-ID"])
+
+    app.include_router(chat_router(Reader))
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        """The chat page (no build step; it calls /v1/chat/completions)."""
+        return FileResponse(WEB / "index.html", headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:",
+            "Cache-Control": "no-cache"})
 
     @app.post("/query", response_model=QueryResponse, tags=["query"], dependencies=Reader)
     def query(body: QueryRequest, svc: ServiceDep) -> dict:
@@ -154,18 +192,19 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.get("/documents", response_model=DocumentPage, tags=["documents"], dependencies=Reader)
     def documents(svc: ServiceDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  offset: Annotated[int, Query(ge=0)] = 0,
+                  offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
                   source: Annotated[list[str] | None, Query(max_length=200)] = None,
                   author: Annotated[list[str] | None, Query(max_length=200)] = None,
-                  published_after: date | None = None,
-                  published_before: date | None = None) -> dict:
+                  published_after: IsoDate | None = None,
+                  published_before: IsoDate | None = None) -> dict:
         filters = Filters(authors=tuple(author or ()), sources=tuple(source or ()),
                           published_after=published_after, published_before=published_before)
         total, docs = svc.store.documents(limit, offset, filters)
         return {"total": total, "limit": limit, "offset": offset, "documents": docs}
 
     @app.post("/documents", response_model=AddResponse, tags=["documents"],
-              dependencies=Writer, openapi_extra=ADD_BODY)
+              dependencies=Writer,
+              openapi_extra=add_body(settings.max_batch_articles))
     async def add_documents(request: Request, svc: ServiceDep) -> dict:
         """Add or update one article or a batch; one result per item, in order."""
         limit = svc.settings.max_body_bytes
@@ -183,7 +222,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             payload = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
-        if isinstance(payload, dict) and "articles" in payload and "url" not in payload:
+        if (isinstance(payload, dict) and isinstance(payload.get("articles"), list)
+                and "url" not in payload):
             payload = payload["articles"]
         records = payload if isinstance(payload, list) else [payload]
         if not records or not all(isinstance(r, dict) for r in records):
@@ -240,4 +280,15 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     def stats(svc: ServiceDep) -> dict:
         return svc.stats()
 
+    def openapi() -> dict:
+        """The generated schema, plus the limits that come from settings."""
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            question = schema["components"]["schemas"]["QueryRequest"]["properties"]["question"]
+            question["maxLength"] = settings.max_question_chars
+            chat = schema["components"]["schemas"]["ChatRequest"]["properties"]["messages"]
+            chat["contains"]["properties"]["content"]["maxLength"] = settings.max_question_chars
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app

@@ -79,7 +79,18 @@ class Settings(BaseSettings):
                                 "body (413 above it).")
     max_batch_articles: int = Field(1000, ge=1, description="Most articles in one POST "
                                     "/documents request.")
+    request_timeout: float = Field(30.0, ge=0, description="Seconds a request may take before "
+                                   "its response starts (504 after); 0 = no limit. Health and "
+                                   "metrics are exempt.")
+    write_timeout: float = Field(900.0, ge=0, description="The same for POST and DELETE "
+                                 "/documents (a write that times out still completes).")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS "
                               "(`*` for any); empty = no CORS headers (closed).")
+    llm_base_url: str = Field("", description="An OpenAI-compatible server (llama.cpp, vLLM, "
+                              "Ollama: e.g. http://127.0.0.1:8080/v1) that writes chat replies "
+                              "from the retrieved passages; empty = extractive replies only.")
+    llm_model: str = Field("", description="The model name sent to that server.")
+    llm_api_key: str = Field("", description="Its API key, if it needs one.", repr=False)
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for that server.")
     host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `rag serve` listens on.")

@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from rag.documents import Filters
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 11.0 as an integer; strings and booleans stay rejected."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates as YYYY-MM-DD text only: pydantic would also read numbers (and numeric strings,
+    as in a query string) as seconds since 1970."""
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError("expected a date as YYYY-MM-DD")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+# One definition of "only whitespace" that reads the same in JSON Schema (ECMA regex),
+# pydantic (Rust regex) and Python: the union of their whitespace, written as escapes.
+SPACE = (r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+         r"\u3000\ufeff")
+NOT_ONLY_SPACE = f"[^{SPACE}]"
 
 
 class QueryFilters(BaseModel):
@@ -17,8 +54,8 @@ class QueryFilters(BaseModel):
                                      description="Keep articles with any of these authors.")
     sources: list[StrictStr] = Field(default_factory=list, max_length=100,
                                      description="Publisher names or URL domains.")
-    published_after: date | None = Field(None, description="Inclusive, YYYY-MM-DD.")
-    published_before: date | None = Field(None, description="Inclusive, YYYY-MM-DD.")
+    published_after: IsoDate | None = Field(None, description="Inclusive, YYYY-MM-DD.")
+    published_before: IsoDate | None = Field(None, description="Inclusive, YYYY-MM-DD.")
 
     @model_validator(mode="after")
     def _ordered(self) -> QueryFilters:
@@ -40,8 +77,10 @@ class QueryRequest(BaseModel):
                     "published_after": "2024-11-01", "published_before": "2024-12-31"},
         "answer": True}]})
 
-    question: StrictStr = Field(min_length=1, description="A natural-language question.")
-    k: StrictInt = Field(5, ge=1, le=50, description="How many passages to return.")
+    question: StrictStr = Field(
+        min_length=1, pattern=NOT_ONLY_SPACE, description="A natural-language question (not "
+        "only whitespace; the length limit is RAG_MAX_QUESTION_CHARS, shown as maxLength).")
+    k: JsonInt = Field(5, ge=1, le=50, description="How many passages to return.")
     mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
     filters: QueryFilters | None = None
     answer: StrictBool = Field(True, description="Compose a cited extractive answer.")
@@ -174,5 +213,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in ((401, "API key required"), (403, "API key not accepted"),
                          (404, "Not found"), (409, "Index mismatch"), (413, "Body too large"),
-                         (422, "Invalid request"), (503, "Index unavailable"))
+                         (422, "Invalid request"), (503, "Index unavailable"),
+                         (504, "Request timed out"))
 }

@@ -79,12 +79,17 @@ class Service:
         limits = self.limits()
         articles: list[Article] = []
         results: list[dict] = []
+        first: dict[str, int] = {}  # url -> item that brought it (as `rag ingest` dedupes)
         for i, record in enumerate(records):
             try:
                 article = article_from_record(record, f"item {i}", limits)
+                if article.url in first:
+                    raise RejectedInput(f"item {i}", f"duplicate URL {article.url} (already "
+                                                     f"item {first[article.url]})")
             except RejectedInput as exc:
                 results.append({"index": i, "status": "rejected", "reason": exc.reason})
                 continue
+            first[article.url] = i
             articles.append(article)
             results.append({"index": i, "url": article.url,
                             "document_id": article.document_id})

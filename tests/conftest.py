@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -98,11 +99,18 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-@pytest.fixture(scope="session")
-def seed_server(seed_index) -> Iterator[str]:
-    """A real uvicorn server (subprocess) over the seed index; yields its base URL."""
-    proc, base = start_server(seed_index)
+@contextmanager
+def serving(index_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A real uvicorn server (subprocess) for the block; yields its base URL."""
+    proc, base = start_server(index_dir, env)
     try:
         yield base
     finally:
         stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def seed_server(seed_index) -> Iterator[str]:
+    """A real uvicorn server over the seed index."""
+    with serving(seed_index) as base:
+        yield base

@@ -73,6 +73,7 @@ BAD = [
     ({"question": QUESTION, "filters": {"published_after": "2024-13-45"}}, "published_after"),
     ({"question": QUESTION, "filters": {"published_after": "2024-12-01",
                                         "published_before": "2024-11-01"}}, "later"),
+    ({"question": QUESTION, "filters": {"published_after": 1732579200}}, "YYYY-MM-DD"),
     ({"question": QUESTION, "filters": {"authors": "Michael Birnbaum"}}, "authors"),
     ({"question": QUESTION, "filters": {"colour": "red"}}, "colour"),
     ({"question": QUESTION, "unknown": 1}, "unknown"),
@@ -90,10 +91,21 @@ def test_bad_input_gets_4xx_with_one_error_shape(seed_server, body, mentions):
 
 
 def test_malformed_json_and_wrong_content(seed_server):
-    for content in (b"{not json", b"", b"\xff\xfe"):
+    for content in (b"{not json", b"", b"\xff\xfe", b"U{\xe9", b"\x15\xe9{\xfcT"):
         r = httpx.post(f"{seed_server}/query", content=content, timeout=30,
                        headers={"content-type": "application/json"})
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+
+
+def test_json_schema_integers_and_dates(seed_server):
+    """JSON Schema counts 5.0 as an integer; dates are YYYY-MM-DD text, never seconds."""
+    r = post(seed_server, {"question": QUESTION, "k": 3.0})
+    assert r.status_code == 200 and len(r.json()["passages"]) <= 3
+    for params in ({"published_after": "1732579200"}, {"published_before": "3.7e-54"},
+                   {"offset": str(2**70)}, {"limit": "0"}):
+        r = httpx.get(f"{seed_server}/documents", params=params, timeout=30)
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["error"]["code"] == "invalid_request"
 
 
 def test_unknown_document_and_route(seed_server):

@@ -54,6 +54,19 @@ def test_writes_need_a_key_reads_do_not(server):
     assert httpx.post(server + "/query", json={"question": "ATACMS range?"}).status_code == 200
 
 
+def test_a_url_twice_in_one_batch_is_rejected_once(server):
+    """Found by the schemathesis run: it was a 500 (UNIQUE constraint) and lost the batch."""
+    twice = [story(7), story(7, body="Another text under the same URL.")]
+    resp = httpx.post(server + "/documents", json=twice, headers=AUTH, timeout=120)
+    assert resp.status_code == 200, resp.text
+    items = resp.json()["items"]
+    assert [i["status"] for i in items] == ["added", "rejected"]
+    assert "duplicate URL" in items[1]["reason"] and "item 0" in items[1]["reason"]
+    doc = httpx.get(f"{server}/documents/{items[0]['document_id']}").json()
+    assert doc["body"] == story(7)["body"]
+    httpx.delete(f"{server}/documents/{items[0]['document_id']}", headers=AUTH)
+
+
 def test_add_update_unchanged_rejected_then_query_and_delete(server):
     batch = [story(1), story(2), {"title": "no url", "body": "text"}]
     resp = httpx.post(server + "/documents", json={"articles": batch}, headers=AUTH, timeout=120)

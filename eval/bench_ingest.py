@@ -90,7 +90,7 @@ def main() -> None:
     results = {"articles": len(records), "body_tokens": tokens, "threads": threads,
                "baseline": {"seconds": base_s, "tokens_per_s": base_tps, "windows": n_windows}}
     for backend in args.backends:
-        settings = Settings(index_dir=work / backend, backend=backend)
+        settings = Settings(index_dir=work / backend, runtime=backend)
         first, summary = timed_ingest(settings, subset)
         again, _ = timed_ingest(settings, subset)
         changed = list(records)

@@ -81,6 +81,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if type(exc).__module__.startswith("pymilvus"):  # Milvus unreachable or refusing
+            log.error("Milvus: %s", exc)
+            return error(503, "index_unavailable", "the Milvus index is unavailable")
         log.exception("unhandled error")
         return error(500, "internal_error", "internal error; see the server log")
 

@@ -38,7 +38,11 @@ def _run(fn):
         return fn()
     except RagError as exc:
         fail(str(exc))
-    except sqlite3.DatabaseError as exc:
+    except Exception as exc:
+        if type(exc).__module__.startswith("pymilvus"):  # Milvus unreachable or refusing
+            fail(f"Milvus: {getattr(exc, 'message', None) or exc}")
+        if not isinstance(exc, sqlite3.DatabaseError):
+            raise
         fail(f"the index cannot be read ({exc}); rebuild it with: rag ingest SOURCES... --rebuild")
     except KeyboardInterrupt:
         fail("interrupted", 130)
@@ -53,6 +57,13 @@ def ingest(
     rebuild: Annotated[bool, typer.Option(help="Start a new index (other model or chunking).")]
     = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray", metavar="ADDRESS", help="Chunk and embed on Ray (writes stay here): `local` "
+        "starts Ray on this machine for the run; `auto` or ray://HOST:10001 uses that "
+        "cluster, whose nodes need this project installed.")] = None,
+    ray_workers: Annotated[int | None, typer.Option(
+        min=1, help="With --ray: embedding workers (default: one per CPU of the cluster).")]
+    = None,
 ) -> None:
     """Add or update articles; unchanged ones cost nothing. Exits 1 if anything was rejected."""
 
@@ -63,10 +74,16 @@ def ingest(
         from rag.service import Service
         from rag.store import IndexParams, Store
 
+        if ray_workers is not None and ray_address is None:
+            fail("--ray-workers needs --ray")
         cfg = settings(index_dir=index)
         embedder = make_embedder(cfg.model, device=cfg.device, threads=cfg.thread_count(),
-                                 batch_size=cfg.batch_size, backend=cfg.backend)
-        if rebuild:
+                                 batch_size=cfg.batch_size, backend=cfg.runtime)
+        if rebuild and cfg.backend == "milvus":
+            from rag.milvus_store import MilvusStore
+
+            MilvusStore.drop(cfg.milvus_location(), cfg.milvus_token)
+        elif rebuild:
             Store.rebuild(cfg.index_dir, IndexParams(embedder.name, embedder.dim,
                                                      cfg.chunk_tokens, cfg.chunk_overlap))
         svc = Service.open(cfg, create=True, for_writing=True, embedder=embedder)
@@ -78,7 +95,14 @@ def ingest(
             bar.refresh()
 
         try:
-            report = svc.ingest_paths(paths, prune=prune, progress=progress)
+            if ray_address is None:
+                report = svc.ingest_paths(paths, prune=prune, progress=progress)
+            else:
+                from rag.distributed import ingest_paths_with_ray
+
+                report = ingest_paths_with_ray(
+                    svc, paths, address=None if ray_address == "local" else ray_address,
+                    prune=prune, progress=progress, workers=ray_workers)
         finally:
             bar.close()
         for rejection in report.rejected:
@@ -249,6 +273,50 @@ def stats(index: IndexOpt = None,
             for problem in problems:
                 typer.echo(f"problem: {problem}", err=True)
         return 1 if problems else 0
+
+    raise typer.Exit(_run(run) or 0)
+
+
+@app.command()
+def migrate(
+    index: IndexOpt = None,
+    to: Annotated[str | None, typer.Option(help="Milvus URI: a file path (Milvus Lite) or "
+                                                "http://host:19530; default RAG_MILVUS_URI.")]
+    = None,
+) -> None:
+    """Copy an embedded index into Milvus without re-embedding (then use RAG_BACKEND=milvus)."""
+
+    def run() -> int:
+        from tqdm import tqdm
+
+        from rag.migrate import migrate as copy
+        from rag.milvus_store import MilvusStore
+        from rag.store import IndexParams, Store
+
+        cfg = settings(index_dir=index)
+        uri = to or cfg.milvus_uri
+        if not uri:
+            fail("say where to: --to PATH_OR_URL (or set RAG_MILVUS_URI)")
+        source = Store.open(cfg.index_dir)
+        meta = source.meta()
+        params = IndexParams(meta["model"], int(meta["dim"]), int(meta["chunk_tokens"]),
+                             int(meta["chunk_overlap"]))
+        target = MilvusStore.open(uri, params, create=True, check_chunking=True,
+                                  token=cfg.milvus_token)
+        bar = tqdm(desc="copying", unit="article", disable=None, file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.total, bar.n = total, done
+            bar.refresh()
+
+        try:
+            n = copy(source, target, progress)
+        finally:
+            bar.close()
+        counts = target.counts()
+        typer.echo(f"copied {n} articles into {uri}: {counts['documents']} documents, "
+                   f"{counts['chunks']} chunks (no text re-embedded)")
+        return 0
 
     raise typer.Exit(_run(run) or 0)
 

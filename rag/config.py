@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -20,6 +20,10 @@ class Settings(BaseSettings):
 
     def keys(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    def milvus_location(self) -> str:
+        """RAG_MILVUS_URI, or a Milvus Lite file inside RAG_INDEX_DIR."""
+        return self.milvus_uri or str(self.index_dir / "milvus.db")
 
     def thread_count(self, serving: bool = False) -> int:
         import os
@@ -38,11 +42,30 @@ class Settings(BaseSettings):
     )
     device: str = Field("cpu", description="Torch device for the embedding model (a device "
                         "other than cpu implies the torch backend).")
-    backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+    backend: Literal["embedded", "milvus"] = Field(
+        "embedded", description="Where the index lives: `embedded` (SQLite + FAISS files in "
+        "RAG_INDEX_DIR) or `milvus` (a Milvus Lite file or a Milvus server at RAG_MILVUS_URI).")
+    milvus_uri: str = Field("", description="With RAG_BACKEND=milvus: a local file path (Milvus "
+                            "Lite, in-process) or http://host:19530 (Milvus standalone or "
+                            "distributed); empty = RAG_INDEX_DIR/milvus.db.")
+    milvus_token: str = Field("", description="Milvus credentials (`user:password` or a token), "
+                              "if the server needs them.", repr=False)
+    runtime: Literal["onnx-int8", "onnx", "torch"] = Field(
         "onnx-int8", description="Embedding runtime: `onnx-int8` (the model exported once to "
         "ONNX in a local cache, int8 weights: ~2x faster, dev-set quality within 0.005 of fp32), "
         "`onnx` (fp32: the torch model's own vectors) or `torch`. int8 vectors differ "
-        "slightly, so an index is built with one of int8 / fp32 and refuses the other.")
+        "slightly, so an index is built with one of int8 / fp32 and refuses the other. "
+        "(Earlier versions read this from RAG_BACKEND; those values are still understood.)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_backend(cls, data):
+        """RAG_BACKEND=onnx|onnx-int8|torch meant the embedding runtime before Milvus."""
+        if isinstance(data, dict) and data.get("backend") in ("onnx-int8", "onnx", "torch"):
+            data = {**data, "runtime": data.get("runtime") or data["backend"],
+                    "backend": "embedded"}
+        return data
+
     threads: int = Field(0, ge=0, description="Intra-op threads for torch and FAISS; 0 = every "
                          "core for ingest and eval, 1 per server process (so concurrent "
                          "requests do not fight over cores).")

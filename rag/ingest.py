@@ -80,16 +80,7 @@ def ingest(store: Store, embedder: Embedder, articles: Sequence[Article], *,
     """Bring the store in line with ``articles``; see the module docstring."""
     budget = chunk_budget(embedder, chunk_tokens)
     report = IngestReport(rejected=list(rejected))
-    known = store.content_hashes()
-    todo: list[Article] = []
-    for article in articles:
-        old = known.get(article.url)
-        if old == article.content_hash():
-            report.unchanged.append(article.url)
-        else:
-            (report.updated if old else report.added).append(article.url)
-            todo.append(article)
-
+    todo = triage(store, articles, report)
     planned = [(a, *plan_article(a, embedder, budget, chunk_overlap)) for a in todo]
     hashes = [[text_hash(embedder.name, t) for t in texts] for _, _, texts in planned]
     cached = store.cached_embeddings(h for hs in hashes for h in hs)
@@ -120,6 +111,26 @@ def ingest(store: Store, embedder: Embedder, articles: Sequence[Article], *,
         if progress:
             progress(done, total)
 
+    return finish(store, articles, report, prune)
+
+
+def triage(store: Store, articles: Sequence[Article], report: IngestReport) -> list[Article]:
+    """Record each article as unchanged, updated or added; return those to (re)write."""
+    known = store.content_hashes()
+    todo: list[Article] = []
+    for article in articles:
+        old = known.get(article.url)
+        if old == article.content_hash():
+            report.unchanged.append(article.url)
+        else:
+            (report.updated if old else report.added).append(article.url)
+            todo.append(article)
+    return todo
+
+
+def finish(store: Store, articles: Sequence[Article], report: IngestReport,
+           prune: bool) -> IngestReport:
+    """``--prune`` (unless an input was rejected), then persist the vectors."""
     if prune:
         if report.rejected:
             report.notes.append(f"--prune skipped: {len(report.rejected)} input(s) were "

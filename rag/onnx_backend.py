@@ -56,7 +56,7 @@ def check_pipeline(model_dir: Path) -> None:
     mean = pooling.is_file() and json.loads(pooling.read_text()).get("pooling_mode_mean_tokens")
     if not types or any(t not in _SUPPORTED for t in types) or not mean:
         raise RagError(f"the onnx backend supports Transformer + mean pooling models only; "
-                       f"{model_dir} has {types or 'no modules.json'}: set RAG_BACKEND=torch")
+                       f"{model_dir} has {types or 'no modules.json'}: set RAG_RUNTIME=torch")
 
 
 def export(model_dir: Path, target: Path, int8: bool) -> None:

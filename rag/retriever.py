@@ -20,7 +20,7 @@ from rag.answer import best_sentence, terms
 from rag.documents import Filters, Passage
 from rag.embedding import Embedder
 from rag.hints import around, mentioned_dates, mentioned_sources, source_clauses
-from rag.store import Store
+from rag.store import SearchStore
 
 Mode = Literal["hybrid", "dense", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "keyword")
@@ -88,7 +88,7 @@ class QueryCache:
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder,
+    def __init__(self, store: SearchStore, embedder: Embedder,
                  params: RetrievalParams | None = None, cache_size: int = 512):
         self.store = store
         self.embedder = embedder
@@ -110,10 +110,7 @@ class Retriever:
         return [found[t] for t in texts]
 
     def dense(self, question: str, k: int, filters: Filters) -> Ranking:
-        index, _ = self.store.vectors()
-        allowed = self.store.allowed_chunk_ids(filters)
-        scores, ids = index.search(self.embed_query(question), k, allowed)
-        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+        return self.store.dense_search(self.embed_query(question), k, filters)
 
     def similarity(self, question: str, filters: Filters | None = None) -> float:
         """Cosine similarity of the question and its nearest chunk (within ``filters``)."""
@@ -121,15 +118,10 @@ class Retriever:
         return best[0][1] if best else 0.0
 
     def keyword(self, question: str, k: int, filters: Filters) -> Ranking:
-        if self.params.keyword_backend == "fts5":
-            return self.store.keyword_search(question, k, filters)
-        return self.store.lexical().search(question, k, self.store.allowed_chunk_ids(filters))
+        return self.store.keyword_ranking(question, k, filters, self.params.keyword_backend)
 
     def sentences(self, question: str, k: int, filters: Filters) -> Ranking:
-        if self.params.keyword_backend == "fts5":
-            return self.store.sentence_search(question, k, filters)
-        return self.store.lexical().sentence_search(question, k,
-                                                    self.store.allowed_chunk_ids(filters))
+        return self.store.sentence_ranking(question, k, filters, self.params.keyword_backend)
 
     def plan(self, question: str, filters: Filters) -> list[tuple[str, Filters, float]]:
         """The (query text, filters, weight) searches whose rankings are fused: the question

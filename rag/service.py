@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.answer import SUPPORT_THRESHOLD, compose_answer, support
 from rag.config import Settings
@@ -15,6 +16,9 @@ from rag.ingest import IngestReport, Progress, ingest
 from rag.retriever import Mode, RetrievalParams, Retriever
 from rag.sources import Limits, article_from_record, parse_paths
 from rag.store import IndexParams, Store
+
+if TYPE_CHECKING:
+    from rag.milvus_store import MilvusStore
 from rag.vectors import set_threads
 
 
@@ -23,6 +27,22 @@ class Result:
     question: str
     answer: Answer | None
     passages: list[Passage]
+
+
+def open_store(settings: Settings, params: IndexParams, dim, *, create: bool = False,
+               check_chunking: bool = False) -> Store | MilvusStore:
+    """The configured backend's index; ``dim()`` is asked only when one is created."""
+    if settings.backend == "milvus":
+        from rag.milvus_store import MilvusStore, exists
+
+        uri = settings.milvus_location()
+        if create and not exists(uri, settings.milvus_token):
+            params = replace(params, dim=dim())
+        return MilvusStore.open(uri, params, create=create, check_chunking=check_chunking,
+                                token=settings.milvus_token)
+    if create and not Store.exists(settings.index_dir):
+        params = replace(params, dim=dim())
+    return Store.open(settings.index_dir, params, create=create, check_chunking=check_chunking)
 
 
 class Service:
@@ -45,14 +65,12 @@ class Service:
         set_threads(threads)
         if embedder is None:
             embedder = make_embedder(settings.model, device=settings.device, threads=threads,
-                                     batch_size=settings.batch_size, backend=settings.backend)
+                                     batch_size=settings.batch_size, backend=settings.runtime)
         # the model is checked by name; its dimension (which loads the weights) is only
         # needed to create a new index
-        creating = create and not Store.exists(settings.index_dir)
-        params = IndexParams(model=embedder.name, dim=embedder.dim if creating else 0,
-                             chunk_tokens=settings.chunk_tokens,
+        params = IndexParams(model=embedder.name, dim=0, chunk_tokens=settings.chunk_tokens,
                              chunk_overlap=settings.chunk_overlap)
-        store = Store.open(settings.index_dir, params, create=create,
+        store = open_store(settings, params, lambda: embedder.dim, create=create,
                            check_chunking=for_writing)
         return cls(store, embedder, settings)
 
@@ -129,7 +147,8 @@ class Service:
 
     def stats(self) -> dict:
         meta = self.store.meta()
-        return {"index_dir": str(self.store.dir), "generation": int(meta["generation"]),
+        where = getattr(self.store, "uri", None) or str(self.store.dir)
+        return {"index_dir": where, "generation": int(meta["generation"]),
                 "format_version": int(meta["format_version"]), "model": meta["model"],
                 "dim": int(meta["dim"]), "chunk_tokens": int(meta["chunk_tokens"]),
                 "chunk_overlap": int(meta["chunk_overlap"]), **self.store.counts()}

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -56,6 +56,26 @@ class DocumentWrite:
     article: Article
     chunks: list[Chunk]
     embed_hashes: list[str]
+    content_hash: str | None = None  # kept as stored when an index is copied (rag migrate)
+
+    def hash(self) -> str:
+        return self.content_hash or self.article.content_hash()
+
+
+Ranking = list[tuple[int, float]]
+
+
+class SearchStore(Protocol):
+    """What the read path needs from an index: the embedded Store and MilvusStore."""
+
+    def dense_search(self, vector: np.ndarray, k: int, filters: Filters) -> Ranking: ...
+    def keyword_ranking(self, question: str, k: int, filters: Filters,
+                        backend: str = "bm25s") -> Ranking: ...
+    def sentence_ranking(self, question: str, k: int, filters: Filters,
+                         backend: str = "bm25s") -> Ranking: ...
+    def sources(self) -> list[str]: ...
+    def chunk_documents(self, ids: Sequence[int]) -> dict[int, str]: ...
+    def chunk_rows(self, ids: Sequence[int]) -> dict[int, Any]: ...
 
 
 ALLOWED_CACHE = 512  # filter -> allowed chunk ids answers kept
@@ -268,7 +288,7 @@ class Store:
                     (a.document_id, a.url, a.title, a.author,
                      a.published_date.isoformat() if a.published_date else None,
                      a.published_at, a.source_name, domain_of(a.url), a.summary, a.highlights,
-                     a.category, a.body, a.content_hash(), a.origin, now))
+                     a.category, a.body, d.hash(), a.origin, now))
                 db.executemany("INSERT INTO document_authors VALUES (?, ?)",
                                [(a.document_id, name) for name in a.authors])
                 db.executemany(
@@ -348,6 +368,24 @@ class Store:
                 self._allowed.clear()
             self._allowed[key] = ids
         return ids
+
+    def dense_search(self, vector: np.ndarray, k: int, filters: Filters) -> Ranking:
+        """Top ``k`` (chunk id, cosine) among the chunks passing ``filters``."""
+        index, _ = self.vectors()
+        scores, ids = index.search(vector, k, self.allowed_chunk_ids(filters))
+        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+
+    def keyword_ranking(self, question: str, k: int, filters: Filters,
+                        backend: str = "bm25s") -> Ranking:
+        if backend == "fts5":
+            return self.keyword_search(question, k, filters)
+        return self.lexical().search(question, k, self.allowed_chunk_ids(filters))
+
+    def sentence_ranking(self, question: str, k: int, filters: Filters,
+                         backend: str = "bm25s") -> Ranking:
+        if backend == "fts5":
+            return self.sentence_search(question, k, filters)
+        return self.lexical().sentence_search(question, k, self.allowed_chunk_ids(filters))
 
     def lexical(self) -> LexicalIndex:
         """The in-memory BM25 index (bm25s), rebuilt when the store's generation changes.

@@ -109,6 +109,27 @@ def serving(index_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]
         stop_server(proc)
 
 
+BACKENDS = ["embedded", "milvus"]
+
+
+def to_milvus(index_dir: Path, uri: Path) -> dict[str, str]:
+    """Copy an embedded index into a Milvus Lite file with ``rag migrate`` (a subprocess: a
+    Lite file is locked by the process that opened it); the settings that serve it."""
+    done = subprocess.run([*RAG, "migrate", "--index", str(index_dir), "--to", str(uri)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return {"RAG_BACKEND": "milvus", "RAG_MILVUS_URI": str(uri)}
+
+
+@contextmanager
+def serving_on(backend: str, index_dir: Path, env: dict[str, str] | None = None
+               ) -> Iterator[str]:
+    """A real server over ``index_dir`` as it is (embedded) or copied into Milvus Lite."""
+    extra = to_milvus(index_dir, index_dir.parent / "milvus.db") if backend == "milvus" else {}
+    with serving(index_dir, {**(env or {}), **extra}) as base:
+        yield base
+
+
 @pytest.fixture(scope="session")
 def seed_server(seed_index) -> Iterator[str]:
     """A real uvicorn server over the seed index."""

@@ -1,13 +1,25 @@
-"""The HTTP contract, against a real uvicorn server over a real index of seeds/."""
+"""The HTTP contract, against a real uvicorn server over a real index of seeds/, on both
+backends (the embedded SQLite + FAISS store, and Milvus Lite)."""
 
 from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from conftest import SEED_URL
+from conftest import BACKENDS, SEED_URL, serving_on
 
 QUESTION = "What is the range of the ATACMS missiles?"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def seed_server(request, seed_index, tmp_path_factory) -> Iterator[str]:
+    index = tmp_path_factory.mktemp(f"api-{request.param}") / "index"
+    shutil.copytree(seed_index, index)
+    with serving_on(request.param, index) as base:
+        yield base
 
 
 def post(base: str, body, **kwargs) -> httpx.Response:

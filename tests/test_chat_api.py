@@ -1,13 +1,14 @@
 """The OpenAI-compatible endpoint against real servers, with the official `openai` client.
 
-One server answers extractively over the seed article plus 25 dev articles; a second one has
-RAG_LLM_BASE_URL pointing at a stand-in generation server (tests/fake_llm.py, real uvicorn).
+One server per backend answers extractively over the seed article plus 25 dev articles; another
+has RAG_LLM_BASE_URL pointing at a stand-in generation server (tests/fake_llm.py, real uvicorn).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +18,17 @@ import httpx
 import openai
 import pytest
 
-from conftest import DEV, ROOT, SEED_URL, free_port, open_service, serving, stop_server
+from conftest import (
+    BACKENDS,
+    DEV,
+    ROOT,
+    SEED_URL,
+    free_port,
+    open_service,
+    serving,
+    serving_on,
+    stop_server,
+)
 
 ATACMS = "What range do the ATACMS missiles have?"
 MOZILLA = "Why is Mozilla betting on a decentralized social networking future?"
@@ -40,9 +51,14 @@ def chat_index(seed_index, tmp_path_factory, real_embedder) -> Path:
     return index
 
 
-@pytest.fixture(scope="module")
-def server(chat_index) -> Iterator[str]:
-    with serving(chat_index) as base:
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, chat_index, tmp_path_factory) -> Iterator[str]:
+    """The extractive chat on each backend (the index copied into Milvus Lite for milvus)."""
+    import shutil
+
+    index = tmp_path_factory.mktemp(f"chat-{request.param}") / "index"
+    shutil.copytree(chat_index, index)
+    with serving_on(request.param, index) as base:
         yield base
 
 
@@ -62,17 +78,23 @@ def test_non_streaming_answer_is_cited_and_citations_are_structured(server):
     reply = client(server).chat.completions.create(
         model="rag-extractive", messages=[{"role": "user", "content": ATACMS}])
     content = reply.choices[0].message.content
-    assert "190 miles" in content and "[1]" in content and reply.model == "rag-extractive"
+    assert "190 miles" in content and reply.model == "rag-extractive"
     citations = extra(reply)["citations"]
-    first = citations[0]
-    assert first["n"] == 1 and first["url"] == SEED_URL and first["cited"]
-    assert "Michael Birnbaum" in first["author"] and first["published_date"] == "2024-11-26"
-    body = httpx.get(f"{server}/documents/{first['document_id']}").json()["body"]
-    assert body[first["char_start"]:first["char_end"]] == first["text"]
-    h = first["highlight"]
-    assert body[h["char_start"]:h["char_end"]] == h["text"]
-    for n in {int(x) for x in __import__("re").findall(r"\[(\d+)\]", content)}:
-        assert any(c["n"] == n and c["cited"] for c in citations)
+    assert [c["n"] for c in citations] == list(range(1, len(citations) + 1))
+    for c in citations:  # every passage is an exact, checkable span of its article
+        if c["cited"]:
+            assert c["url"] == SEED_URL and "Michael Birnbaum" in c["author"]
+            assert c["published_date"] == "2024-11-26"
+        body = httpx.get(f"{server}/documents/{c['document_id']}").json()["body"]
+        assert body[c["char_start"]:c["char_end"]] == c["text"]
+        h = c["highlight"]
+        assert body[h["char_start"]:h["char_end"]] == h["text"]
+    markers = {int(x) for x in re.findall(r"\[(\d+)\]", content)}
+    assert markers
+    sentence = re.sub(r"\s*(\[\d+\])+", "", content).strip()
+    for n in markers:  # each marker names a passage that holds the cited sentence verbatim
+        cited = next(c for c in citations if c["n"] == n)
+        assert cited["cited"] and sentence in cited["text"]
 
 
 def test_streaming_gives_the_same_answer_and_citations_before_done(server):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import start_server, stop_server
+from conftest import BACKENDS, serving_on, start_server, stop_server
 
 KEY = "s3cret-key-1"
 LOG_DIRS: list = []  # where the module's server writes its log
@@ -23,20 +23,17 @@ def story(n: int, body: str | None = None, **extra) -> dict:
             **extra}
 
 
-@pytest.fixture(scope="module")
-def server(seed_index, tmp_path_factory) -> Iterator[str]:
-    """A real server over a copy of the seed index, with API keys on writes."""
-    index = tmp_path_factory.mktemp("docs-api") / "index"
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, seed_index, tmp_path_factory) -> Iterator[str]:
+    """A real server over a copy of the seed index, with API keys on writes, on each backend."""
+    index = tmp_path_factory.mktemp(f"docs-api-{request.param}") / "index"
     shutil.copytree(seed_index, index)
     LOG_DIRS.append(index.parent)
-    proc, base = start_server(index, env={"RAG_API_KEYS": f"other-key, {KEY}",
-                                          "RAG_MAX_BATCH_ARTICLES": "3",
-                                          "RAG_MAX_BODY_BYTES": "200000",
-                                          "RAG_CORS_ORIGINS": "https://app.example"})
-    try:
+    with serving_on(request.param, index, env={"RAG_API_KEYS": f"other-key, {KEY}",
+                                               "RAG_MAX_BATCH_ARTICLES": "3",
+                                               "RAG_MAX_BODY_BYTES": "200000",
+                                               "RAG_CORS_ORIGINS": "https://app.example"}) as base:
         yield base
-    finally:
-        stop_server(proc)
 
 
 def test_writes_need_a_key_reads_do_not(server):
@@ -139,7 +136,7 @@ def test_request_ids_and_health(server):
 def test_keys_never_reach_the_log(server):
     httpx.post(server + "/documents", json=story(3),
                headers={"Authorization": "Bearer wrong-key-zz9"})
-    logs = "".join(p.read_text() for p in LOG_DIRS[0].glob("server-*.log"))
+    logs = "".join(p.read_text() for p in LOG_DIRS[-1].glob("server-*.log"))
     assert "request_id=" in logs  # the log is there, and has the requests
     assert KEY not in logs
     assert "wrong-key-zz9" not in logs

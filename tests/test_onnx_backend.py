@@ -58,7 +58,7 @@ def test_unsupported_pipelines_and_backends_are_refused(tmp_path):
         {"type": "sentence_transformers.models.Dense"}]))
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
-    with pytest.raises(RagError, match="RAG_BACKEND=torch"):
+    with pytest.raises(RagError, match="RAG_RUNTIME=torch"):
         check_pipeline(tmp_path)
     with pytest.raises(RagError, match="unknown backend"):
         make_embedder("all-MiniLM-L6-v2", backend="tensorrt")

@@ -1,0 +1,350 @@
+"""`rag ingest --ray`: chunking and embedding on a Ray cluster; decisions and writes stay here.
+
+The driver (this process) does what needs the whole index or must happen once: parsing the
+inputs (they are on this machine's disk, a remote cluster cannot read them, and the
+duplicate-URL check needs the whole batch; it is ~1% of the work), comparing content hashes,
+looking up cached embeddings and every write, through the same store API as the local path
+(``content_hashes``, ``cached_embeddings``, ``write``, ``delete``, ``save_vectors``), so it
+works with whichever store the Service holds. The cluster does the expensive part, with Ray
+Data: tokenizer-driven chunking of the new and changed articles, then embedding of the texts
+the store does not already hold.
+
+The result is the local ingest's, exactly: the same chunks, the same report, and the same
+vectors, which takes care. With the default ``onnx-int8`` runtime a text's vector depends on
+its batch-mates (dynamic int8 quantisation scales each batch's activations together: up to
+0.03 apart on the dev articles), so the driver forms the very model batches the local
+ingest would (per commit group, longest text first, ``batch_size`` at a time) and each Ray
+row is one of them. Groups are committed as soon as all their texts are back, as the local
+path commits every ``commit_every`` articles, so a crash loses at most the groups in flight.
+
+Workers import ``rag``: on a real cluster every node needs this project installed (the same
+version, so the same chunking and model), and the ONNX export is built once per node.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.documents import Article, Chunk
+from rag.embedding import Embedder, make_embedder
+from rag.errors import RagError, RejectedInput
+from rag.ingest import (
+    IngestReport,
+    Progress,
+    chunk_budget,
+    finish,
+    plan_article,
+    text_hash,
+    triage,
+)
+from rag.sources import parse_paths
+from rag.store import DocumentWrite
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+    from rag.service import Service
+
+ARTICLES_PER_TASK = 16  # chunking tasks: big enough to amortise a task, small enough to spread
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """How a worker builds the driver's embedder (picklable, hashable for the task cache)."""
+
+    model: str
+    runtime: str
+    device: str = "cpu"
+    batch_size: int = 32
+    threads: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: Settings, threads: int = 1) -> EmbedderSpec:
+        return cls(settings.model, settings.runtime, settings.device, settings.batch_size,
+                   threads)
+
+    def build(self) -> Embedder:
+        return make_embedder(self.model, device=self.device, threads=self.threads,
+                             batch_size=self.batch_size, backend=self.runtime)
+
+
+# ---------------------------------------------------------------- on the workers
+
+
+@functools.cache
+def _tokenizing_embedder(spec: EmbedderSpec) -> Embedder:
+    """One per worker process: chunking needs only the tokenizer, which loads lazily."""
+    return spec.build()
+
+
+def plan_batch(batch: dict[str, np.ndarray], spec: EmbedderSpec, budget: int,
+               overlap: int) -> dict[str, list]:
+    """Article rows -> one row per chunk (offsets, token count, the text to embed)."""
+    embedder = _tokenizing_embedder(spec)
+    out: dict[str, list] = {k: [] for k in ("article", "ordinal", "char_start", "char_end",
+                                            "n_tokens", "text")}
+    for i, title, body in zip(batch["article"], batch["title"], batch["body"], strict=True):
+        chunks, texts = plan_article(Article(url="", title=str(title), body=str(body)),
+                                     embedder, budget, overlap)
+        for c, text in zip(chunks, texts, strict=True):
+            for key, value in (("article", int(i)), ("ordinal", c.ordinal),
+                               ("char_start", c.char_start), ("char_end", c.char_end),
+                               ("n_tokens", c.n_tokens), ("text", text)):
+                out[key].append(value)
+    return out
+
+
+class EmbedBatches:
+    """A Ray Data actor: loads the model once, then embeds one model batch per row."""
+
+    def __init__(self, spec: EmbedderSpec):
+        self.embedder = spec.build()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        hashes: list[str] = []
+        vectors: list[np.ndarray] = []
+        for row_hashes, row_texts in zip(batch["hashes"], batch["texts"], strict=True):
+            # one encode call per row, so the model sees exactly the driver's batch
+            vectors.append(self.embedder.encode([str(t) for t in row_texts]))
+            hashes.extend(str(h) for h in row_hashes)
+        return {"hash": np.array(hashes, dtype=object),
+                "vector": np.concatenate(vectors).astype(np.float32, copy=False)}
+
+
+# ---------------------------------------------------------------- on the driver
+
+
+@dataclass
+class Group:
+    """One commit's worth of articles (as the local ingest groups them)."""
+
+    writes: list[DocumentWrite]
+    new: dict[str, str] = field(default_factory=dict)  # hash -> text embedded with this group
+
+
+def model_batches(texts: Sequence[str], size: int) -> list[list[int]]:
+    """The batches one ``embedder.encode(texts)`` call forms: longest text first, ``size`` at a
+    time, as OnnxEmbedder does. Only int8 vectors depend on their batch-mates (fp32 onnx ones
+    were bit-identical in any batch), so only its batching has to be mirrored exactly."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    return [order[s:s + size] for s in range(0, len(order), size)]
+
+
+def worker_shape(workers: int | None) -> tuple[int, int]:
+    """(embedding actors, threads each): by default one single-threaded actor per CPU of
+    the cluster; fewer actors get more threads each, at most one node's worth."""
+    import ray
+
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    per_node = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]),
+                   default=cpus)
+    count = workers or cpus
+    if count < 1:
+        raise RagError(f"--ray-workers must be at least 1, not {count}")
+    return count, max(1, min(per_node, cpus // count))
+
+
+def _check_reachable(address: str) -> None:
+    """A plain HOST:PORT (a cluster's GCS) that nothing answers on makes ``ray.init`` retry
+    for minutes; fail in seconds instead. ``auto`` and ``ray://`` fail fast by themselves."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise RagError(f"cannot connect to Ray at {address!r}: {exc}") from exc
+
+
+@contextmanager
+def ray_session(address: str | None) -> Iterator[bool]:
+    """Ray for the block: a new local instance when ``address`` is None, else that cluster
+    (``auto``, ``ray://host:10001``, ...). A Ray this process already runs (a test's, a
+    notebook's) is used as it is. Yields whether this call started it; only then is it
+    shut down afterwards."""
+    import ray
+
+    if ray.is_initialized():
+        yield False
+        return
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address is None:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local Ray never phones home
+        ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)),
+                 include_dashboard=False, **quiet)
+    else:
+        _check_reachable(address)
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise RagError(f"cannot connect to Ray at {address!r}: {exc}") from exc
+    try:
+        yield True
+    finally:
+        ray.shutdown()
+
+
+@contextmanager
+def _quiet_ray_data() -> Iterator[Any]:
+    """Our progress callback replaces Ray Data's bars and its per-dataset INFO lines."""
+    import ray.data
+
+    with warnings.catch_warnings():  # Ray 2.60 warns about its own defaults when it builds one
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx = ray.data.DataContext.get_current()
+    saved = (ctx.enable_progress_bars, ctx.print_on_execution_start)
+    logger = logging.getLogger("ray.data")
+    level = logger.level
+    ctx.enable_progress_bars, ctx.print_on_execution_start = False, False
+    logger.setLevel(logging.ERROR)
+    try:
+        yield ray.data
+    finally:
+        ctx.enable_progress_bars, ctx.print_on_execution_start = saved
+        logger.setLevel(level)
+
+
+def _plan(articles: Sequence[Article], spec: EmbedderSpec, budget: int,
+          overlap: int) -> list[tuple[list[Chunk], list[str]]]:
+    """``plan_article`` for every article, on the cluster (one Ray task per few articles)."""
+    with _quiet_ray_data() as data:
+        items = [{"article": i, "title": a.title, "body": a.body} for i, a in enumerate(articles)]
+        blocks = -(-len(items) // ARTICLES_PER_TASK)
+        ds = data.from_items(items, override_num_blocks=blocks).map_batches(
+            plan_batch, fn_kwargs={"spec": spec, "budget": budget, "overlap": overlap},
+            batch_size=ARTICLES_PER_TASK, batch_format="numpy", num_cpus=1)
+        rows: list[list[tuple[int, int, int, int, str]]] = [[] for _ in articles]
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            for i, o, a, b, n, t in zip(batch["article"], batch["ordinal"], batch["char_start"],
+                                        batch["char_end"], batch["n_tokens"], batch["text"],
+                                        strict=True):
+                rows[int(i)].append((int(o), int(a), int(b), int(n), str(t)))
+    planned = []
+    for article, chunk_rows in zip(articles, rows, strict=True):
+        chunk_rows.sort()
+        chunks = [Chunk(o, a, b, article.body[a:b], n) for o, a, b, n, _ in chunk_rows]
+        planned.append((chunks, [t for *_, t in chunk_rows]))
+    return planned
+
+
+def _embed(groups: Sequence[Group], spec: EmbedderSpec, workers: int,
+           batch_size: int) -> Iterator[tuple[list[str], np.ndarray]]:
+    """(hashes, vectors) as the actors return them, in whatever order they finish."""
+    rows = []
+    for group in groups:
+        hashes, texts = list(group.new), list(group.new.values())
+        for idx in model_batches(texts, batch_size):
+            rows.append({"hashes": [hashes[i] for i in idx], "texts": [texts[i] for i in idx]})
+    if not rows:
+        return
+    with _quiet_ray_data() as data:
+        # a block per model batch, so any idle actor can take the next one
+        ds = data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+            EmbedBatches, fn_constructor_kwargs={"spec": spec}, batch_size=1,
+            batch_format="numpy", compute=data.ActorPoolStrategy(size=min(workers, len(rows))),
+            num_cpus=spec.threads)
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            yield [str(h) for h in batch["hash"]], np.array(batch["vector"], dtype=np.float32)
+
+
+def ingest_with_ray(service: Service, articles: Sequence[Article],
+                    rejected: Sequence[RejectedInput] = (), *, address: str | None = None,
+                    prune: bool = False, progress: Progress | None = None,
+                    workers: int | None = None) -> IngestReport:
+    """``Service.ingest_articles`` with chunking and embedding on Ray (see the module
+    docstring). ``address`` None starts Ray locally for the call (and only when something
+    needs chunking); ``workers`` is the number of embedding actors (default: one per CPU)."""
+    settings, store = service.settings, service.store
+    spec = EmbedderSpec.from_settings(settings)
+    name = spec.build().name
+    if name != service.embedder.name:
+        raise RagError(f"Ray workers would embed with {name!r} (RAG_MODEL, RAG_RUNTIME) but "
+                       f"this index is written with {service.embedder.name!r}")
+    budget = chunk_budget(service.embedder, settings.chunk_tokens)
+    report = IngestReport(rejected=list(rejected))
+    todo = triage(store, articles, report)
+
+    if not todo and progress:
+        progress(0, 0)
+    if todo:
+        with ray_session(address):
+            count, threads = worker_shape(workers)
+            planned = _plan(todo, spec, budget, settings.chunk_overlap)
+            embed = functools.partial(_embed, spec=replace(spec, threads=threads),
+                                      workers=count, batch_size=settings.batch_size)
+            _write_groups(store, report, todo, planned, name, settings.commit_every, embed,
+                          progress)
+
+    return finish(store, articles, report, prune)
+
+
+Embed = Callable[[Sequence[Group]], Iterable[tuple[list[str], np.ndarray]]]
+
+
+def _write_groups(store: Any, report: IngestReport, todo: Sequence[Article],
+                  planned: Sequence[tuple[list[Chunk], list[str]]], model: str,
+                  commit_every: int, embed: Embed, progress: Progress | None) -> None:
+    """Group, embed what the store lacks, and commit each group once its vectors are back:
+    the local ingest's groups, counts and generations."""
+    hashes = [[text_hash(model, t) for t in texts] for _, texts in planned]
+    cached = store.cached_embeddings(h for hs in hashes for h in hs)
+    missing = {h for hs in hashes for h in hs if h not in cached}
+    groups: list[Group] = []
+    for start in range(0, len(todo), commit_every):
+        group = Group([DocumentWrite(a, chunks, hs) for a, (chunks, _), hs in zip(
+            todo[start:start + commit_every], planned[start:start + commit_every],
+            hashes[start:start + commit_every], strict=True)])
+        for (_, texts), hs in zip(planned[start:start + commit_every],
+                                  hashes[start:start + commit_every], strict=True):
+            for h, t in zip(hs, texts, strict=True):
+                if h in missing and h not in group.new:
+                    group.new[h] = t
+        missing.difference_update(group.new)
+        groups.append(group)
+    total = sum(len(g.new) for g in groups)
+    done = written = 0
+    if progress:
+        progress(0, total)
+    arrived: dict[str, np.ndarray] = {}
+
+    def commit_ready() -> None:
+        nonlocal written
+        while written < len(groups) and all(h in arrived for h in groups[written].new):
+            group = groups[written]
+            fresh = {h: arrived.pop(h) for h in group.new}
+            report.texts_embedded += len(fresh)
+            report.texts_cached += sum(len(w.embed_hashes) for w in group.writes) - len(fresh)
+            report.chunks_written += sum(len(w.chunks) for w in group.writes)
+            report.generation = store.write(group.writes, fresh)
+            written += 1
+
+    commit_ready()
+    for got, vectors in embed(groups):
+        arrived.update(zip(got, vectors, strict=True))
+        done += len(got)
+        if progress:
+            progress(done, total)
+        commit_ready()
+    if written < len(groups):
+        raise RagError(f"Ray returned {done} of {total} embeddings; "
+                       f"{len(groups) - written} group(s) of articles were not written")
+
+
+def ingest_paths_with_ray(service: Service, paths: Sequence[Path], *,
+                          address: str | None = None, prune: bool = False,
+                          progress: Progress | None = None,
+                          workers: int | None = None) -> IngestReport:
+    """``Service.ingest_paths`` on Ray: files are parsed here, the rest as ingest_with_ray."""
+    parsed = parse_paths(paths, service.limits())
+    return ingest_with_ray(service, parsed.articles, parsed.rejected, address=address,
+                           prune=prune, progress=progress, workers=workers)

@@ -1,0 +1,145 @@
+"""The Milvus backend (Milvus Lite files; the same code serves http://host:19530): the CLI on
+it, parity of its rankings with the embedded store, `rag migrate`, and interrupted writes.
+
+The HTTP contract and document management run on both backends in test_api.py and
+test_documents_api.py (their server fixtures are parametrised over BACKENDS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rag.documents import Filters
+from rag.milvus_store import NO_DAY
+
+from conftest import DEV, RAG, ROOT, SEEDS, open_service
+
+QUESTIONS = 30  # dev questions compared between the backends
+# the stated tolerance: BM25 statistics and float sums differ slightly between bm25s and Milvus
+MIN_TOP1_AGREEMENT = 0.9
+MIN_TOP5_OVERLAP = 0.8
+
+
+def rag(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*RAG, *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+def milvus_env(path: Path) -> dict[str, str]:
+    return {"RAG_BACKEND": "milvus", "RAG_MILVUS_URI": str(path)}
+
+
+def test_cli_verbs_on_milvus(tmp_path):
+    env = milvus_env(tmp_path / "m.db")
+    first = rag("ingest", str(SEEDS), "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["added"] == 1
+    again = json.loads(rag("ingest", str(SEEDS), "--json", env=env).stdout)
+    assert again["unchanged"] == 1 and again["texts_embedded"] == 0
+    answer = rag("query", "What range do the ATACMS missiles have?", "--json", env=env)
+    assert answer.returncode == 0, answer.stderr
+    out = json.loads(answer.stdout)
+    assert "190 miles" in out["answer"]["text"] and out["passages"][0]["url"].startswith(
+        "https://www.washingtonpost.com/")
+    stats = rag("stats", "--check", "--json", env=env)
+    assert stats.returncode == 0 and json.loads(stats.stdout)["consistent"] is True
+    assert json.loads(stats.stdout)["chunks"] == 13
+    rebuilt = rag("ingest", str(SEEDS), "--rebuild", "--json", env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(rebuilt.stdout)["added"] == 1  # a fresh index
+    assert json.loads(rag("stats", "--json", env=env).stdout)["documents"] == 1
+
+
+def test_unreachable_milvus_is_one_line_and_nonzero(tmp_path):
+    r = rag("stats", env={"RAG_BACKEND": "milvus", "RAG_MILVUS_URI": "http://127.0.0.1:1"})
+    assert r.returncode != 0
+    assert r.stderr.startswith("error: Milvus:") and "Traceback" not in r.stderr
+
+
+@pytest.fixture(scope="module")
+def both(seed_index, tmp_path_factory, real_embedder):
+    """The seed plus 25 dev articles, ingested into the embedded store, then migrated."""
+    from rag.config import Settings
+    from rag.service import Service
+
+    work = tmp_path_factory.mktemp("parity")
+    index = work / "index"
+    shutil.copytree(seed_index, index)
+    svc = open_service(index, real_embedder)
+    svc.add_records(json.loads((DEV / "corpus.json").read_text())[:25])
+    svc.store.close()
+    migrated = rag("migrate", "--index", str(index), "--to", str(work / "m.db"))
+    assert migrated.returncode == 0, migrated.stderr
+    embedded = open_service(index, real_embedder)
+    milvus = Service.open(Settings(index_dir=index, model=real_embedder.name, backend="milvus",
+                                   milvus_uri=str(work / "m.db")), embedder=real_embedder)
+    yield embedded, milvus
+    milvus.store.close()
+
+
+def test_migrate_copies_without_changing_anything(both):
+    embedded, milvus = both
+    assert embedded.store.counts() == milvus.store.counts()
+    assert embedded.store.content_hashes() == milvus.store.content_hashes()
+    assert milvus.store.problems() == []
+    doc = embedded.store.documents(1, 0)[1][0]["document_id"]
+    a, b = embedded.store.document(doc), milvus.store.document(doc)
+    for key in ("url", "title", "author", "authors", "published_date", "source", "body",
+                "chunks", "content_hash"):
+        assert a[key] == b[key], key
+
+
+def test_both_backends_rank_alike(both):
+    embedded, milvus = both
+    questions = [q["query"] for q in json.loads((DEV / "queries.json").read_text())
+                 if q["question_type"] != "null_query"][:QUESTIONS]
+    top1, overlap = 0, 0.0
+    for question in questions:
+        a = [p.chunk_id for p in embedded.query(question, k=5)]
+        b = [p.chunk_id for p in milvus.query(question, k=5)]
+        top1 += a[:1] == b[:1]
+        overlap += len(set(a) & set(b)) / max(len(a), 1)
+    assert top1 / len(questions) >= MIN_TOP1_AGREEMENT, top1
+    assert overlap / len(questions) >= MIN_TOP5_OVERLAP, overlap
+    print(f"top-1 agreement {top1 / len(questions):.3f}, "
+          f"top-5 overlap {overlap / len(questions):.3f} over {len(questions)} questions")
+    filtered = milvus.query(questions[0], k=5, filters=Filters(sources=("TechCrunch",)))
+    assert filtered and all(p.source == "TechCrunch" for p in filtered)
+
+
+def test_an_interrupted_write_is_never_served_and_is_found(both):
+    """Milvus has no transactions: a write killed between an article's chunks and its
+    document row leaves chunks that no search returns, `problems()` reports, and a re-ingest
+    replaces."""
+    from rag.ingest import plan_article
+    from rag.sources import Limits, article_from_record
+    from rag.store import DocumentWrite
+
+    _, milvus = both
+    store = milvus.store
+    article = article_from_record({"url": "https://example.org/half", "title": "Half written",
+                                   "body": "The zebra parade crossed Lisbon at dawn. " * 5},
+                                  "test", Limits())
+    chunks, texts = plan_article(article, milvus.embedder, 200, 20)
+    vectors = dict(zip([f"h{i}" for i in range(len(texts))], milvus.embedder.encode(texts),
+                       strict=True))
+    write = DocumentWrite(article, chunks, list(vectors))
+    store._insert("chunks", [{  # the chunks only, as a killed write leaves them
+        "id": 7_000_000 + i, "vector": vectors[h].tolist(), "tokens": "zebra parad lisbon",
+        "text": c.text, "ordinal": c.ordinal, "char_start": c.char_start,
+        "char_end": c.char_end, "n_tokens": c.n_tokens, "embed_hash": h,
+        "document_id": article.document_id, "source_lc": "example.org",
+        "domain": "example.org", "authors": [], "day": NO_DAY}
+        for i, (c, h) in enumerate(zip(chunks, write.embed_hashes, strict=True))])
+    assert any("no document row" in p for p in store.problems())
+    hits = milvus.query("zebra parade Lisbon", k=5)
+    assert all(p.url != article.url for p in hits)
+    milvus.ingest_articles([article])
+    assert store.problems() == []
+    assert milvus.query("zebra parade Lisbon", k=1)[0].url == article.url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -128,6 +129,16 @@ def serving_on(backend: str, index_dir: Path, env: dict[str, str] | None = None
     extra = to_milvus(index_dir, index_dir.parent / "milvus.db") if backend == "milvus" else {}
     with serving(index_dir, {**(env or {}), **extra}) as base:
         yield base
+
+
+@contextmanager
+def serving_copy(backend: str, index_dir: Path, tmp_path_factory, name: str,
+                 env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
+    """A real server on ``backend`` over a copy of ``index_dir``; yields (base URL, copy)."""
+    index = tmp_path_factory.mktemp(f"{name}-{backend}") / "index"
+    shutil.copytree(index_dir, index)
+    with serving_on(backend, index, env) as base:
+        yield base, index
 
 
 @pytest.fixture(scope="session")

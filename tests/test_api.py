@@ -3,22 +3,19 @@ backends (the embedded SQLite + FAISS store, and Milvus Lite)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from conftest import BACKENDS, SEED_URL, serving_on
+from conftest import BACKENDS, SEED_URL, serving_copy
 
 QUESTION = "What is the range of the ATACMS missiles?"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def seed_server(request, seed_index, tmp_path_factory) -> Iterator[str]:
-    index = tmp_path_factory.mktemp(f"api-{request.param}") / "index"
-    shutil.copytree(seed_index, index)
-    with serving_on(request.param, index) as base:
+    with serving_copy(request.param, seed_index, tmp_path_factory, "api") as (base, _):
         yield base
 
 

@@ -26,7 +26,7 @@ from conftest import (
     free_port,
     open_service,
     serving,
-    serving_on,
+    serving_copy,
     stop_server,
 )
 
@@ -54,11 +54,7 @@ def chat_index(seed_index, tmp_path_factory, real_embedder) -> Path:
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request, chat_index, tmp_path_factory) -> Iterator[str]:
     """The extractive chat on each backend (the index copied into Milvus Lite for milvus)."""
-    import shutil
-
-    index = tmp_path_factory.mktemp(f"chat-{request.param}") / "index"
-    shutil.copytree(chat_index, index)
-    with serving_on(request.param, index) as base:
+    with serving_copy(request.param, chat_index, tmp_path_factory, "chat") as (base, _):
         yield base
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from conftest import BACKENDS, serving_on, start_server, stop_server
+from conftest import BACKENDS, serving_copy, start_server, stop_server
 
 KEY = "s3cret-key-1"
 LOG_DIRS: list = []  # where the module's server writes its log
@@ -26,13 +25,11 @@ def story(n: int, body: str | None = None, **extra) -> dict:
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request, seed_index, tmp_path_factory) -> Iterator[str]:
     """A real server over a copy of the seed index, with API keys on writes, on each backend."""
-    index = tmp_path_factory.mktemp(f"docs-api-{request.param}") / "index"
-    shutil.copytree(seed_index, index)
-    LOG_DIRS.append(index.parent)
-    with serving_on(request.param, index, env={"RAG_API_KEYS": f"other-key, {KEY}",
-                                               "RAG_MAX_BATCH_ARTICLES": "3",
-                                               "RAG_MAX_BODY_BYTES": "200000",
-                                               "RAG_CORS_ORIGINS": "https://app.example"}) as base:
+    env = {"RAG_API_KEYS": f"other-key, {KEY}", "RAG_MAX_BATCH_ARTICLES": "3",
+           "RAG_MAX_BODY_BYTES": "200000", "RAG_CORS_ORIGINS": "https://app.example"}
+    with serving_copy(request.param, seed_index, tmp_path_factory, "docs-api",
+                      env) as (base, index):
+        LOG_DIRS.append(index.parent)
         yield base
 
 

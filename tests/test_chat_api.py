@@ -6,6 +6,7 @@ has RAG_LLM_BASE_URL pointing at a stand-in generation server (tests/fake_llm.py
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -58,7 +59,9 @@ def server(request, chat_index, tmp_path_factory) -> Iterator[str]:
         yield base
 
 
+@functools.cache
 def client(base: str) -> openai.OpenAI:
+    """One client (one connection pool) per server, as an application would keep it."""
     return openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0, timeout=120)
 
 

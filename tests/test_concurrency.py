@@ -1,15 +1,18 @@
 """Queries from several threads while articles are added and deleted: no errors, and every
-passage is an exact span of an article that existed (real model, FAISS, SQLite, bm25s)."""
+passage is an exact span of an article that existed (real model; FAISS, SQLite and bm25s, or
+Milvus Lite)."""
 
 from __future__ import annotations
 
 import shutil
 import threading
 
+import pytest
+
 from rag.documents import Article
 from rag.errors import NotFound
 
-from conftest import open_service
+from conftest import BACKENDS, open_service, to_milvus
 
 QUESTIONS = ["What is the range of the ATACMS missiles?", "Which volcano erupted?",
              "How many airports closed?", "Who leads Ukraine?"]
@@ -21,10 +24,16 @@ def volcano(n: int) -> Article:
                    source="Example Wire")
 
 
-def test_queries_during_adds_and_deletes(seed_index, tmp_path, real_embedder):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_queries_during_adds_and_deletes(backend, seed_index, tmp_path, real_embedder):
     index = tmp_path / "index"
     shutil.copytree(seed_index, index)
-    svc = open_service(index, real_embedder)
+    if backend == "milvus":
+        to_milvus(index, tmp_path / "milvus.db")
+        svc = open_service(index, real_embedder, backend="milvus",
+                           milvus_uri=str(tmp_path / "milvus.db"))
+    else:
+        svc = open_service(index, real_embedder)
     errors: list[BaseException] = []
     answered = [0]
     stop = threading.Event()

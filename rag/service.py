@@ -16,10 +16,10 @@ from rag.ingest import IngestReport, Progress, ingest
 from rag.retriever import Mode, RetrievalParams, Retriever
 from rag.sources import Limits, article_from_record, parse_paths
 from rag.store import IndexParams, Store
+from rag.vectors import set_threads
 
 if TYPE_CHECKING:
     from rag.milvus_store import MilvusStore
-from rag.vectors import set_threads
 
 
 @dataclass

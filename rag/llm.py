@@ -9,7 +9,7 @@ against the chat-completions protocol those servers share (``/v1/chat/completion
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rag.conversation import Turn
 from rag.documents import Passage
@@ -52,7 +52,7 @@ def grounded_messages(turns: Sequence[Turn], question: str,
 class Llm:
     base_url: str
     model: str
-    api_key: str = ""
+    api_key: str = field(default="", repr=False)  # never in a log line or traceback
     timeout: float = 60.0
 
     def _client(self):

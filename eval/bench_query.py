@@ -1,6 +1,6 @@
 """Query latency and throughput over real HTTP (a `rag serve` subprocess), in one run.
 
-    python eval/bench_query.py --index /tmp/dev [--questions 300] [--clients 8]
+    python eval/bench_query.py --index /tmp/dev [--questions 300] [--clients 8] [--workers 2]
 
 Every request is POST /query with a distinct dev question, hybrid mode, k=10, answer on.
 Phases, all against the same server process:
@@ -45,9 +45,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(index: Path, port: int, log: Path) -> subprocess.Popen:
+def start_server(index: Path, port: int, log: Path, workers: int = 1) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_INDEX_DIR": str(index),
-           "RAG_PORT": str(port)}
+           "RAG_PORT": str(port), "RAG_WORKERS": str(workers)}
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve"], env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.time() + 120
@@ -142,6 +142,9 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=300)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--workers", type=int, nargs="*", default=[],
+                    help="also measure the N-client phase against `rag serve --workers W` "
+                         "for each W (ratio to the 1-process server of the same run)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -205,6 +208,23 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+    for workers in args.workers:  # the same questions, new servers (their caches are empty)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/query"
+        server = start_server(args.index, port, work / f"server-{workers}.log", workers)
+        try:
+            sequential(url, warm)
+            seconds, lat, errors = concurrent(url, load, args.clients)
+            rate = len(lat) / seconds
+            print(line(f"HTTP, {args.clients} clients, {workers} workers", lat,
+                       results["concurrent"]["p50"],
+                       f"{rate:.1f} queries/s ({rate / qps:.2f}x), {errors} errors"), flush=True)
+            results.setdefault("workers", {})[workers] = {
+                "qps": rate, "ratio": rate / qps, "errors": errors,
+                "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -295,3 +295,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     app.openapi = openapi
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one `rag serve --workers N` process, configured by RAG_* variables."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app(Settings())

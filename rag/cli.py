@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import sys
 from datetime import date
@@ -189,6 +190,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [RAG_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [RAG_PORT].")] = None,
     index: IndexOpt = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Server processes on the port [RAG_WORKERS, default 1]; each holds its "
+        "own model and indexes.")] = None,
 ) -> None:
     """Serve the HTTP API (POST /query, GET /documents/{id}, /health, /stats)."""
 
@@ -198,13 +202,21 @@ def serve(
         from rag.api import create_app
         from rag.service import Service
 
-        cfg = settings(index_dir=index, host=host, port=port)
+        cfg = settings(index_dir=index, host=host, port=port, workers=workers)
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
         # open here, so a bad index fails with one clear line instead of inside uvicorn
         svc = Service.open(cfg, create=True, serving=True)
-        uvicorn.run(create_app(cfg, service=svc), host=cfg.host, port=cfg.port,
-                    log_level="info")
+        if cfg.workers == 1:
+            uvicorn.run(create_app(cfg, service=svc), host=cfg.host, port=cfg.port,
+                        log_level="info")
+            return
+        svc.store.close()
+        # worker processes build their app from the environment: pass the flags on
+        os.environ.update({"RAG_INDEX_DIR": str(cfg.index_dir), "RAG_HOST": cfg.host,
+                           "RAG_PORT": str(cfg.port)})
+        uvicorn.run("rag.api:app_from_environment", factory=True, workers=cfg.workers,
+                    host=cfg.host, port=cfg.port, log_level="info")
 
     _run(run)
 

@@ -115,5 +115,8 @@ class Settings(BaseSettings):
     llm_model: str = Field("", description="The model name sent to that server.")
     llm_api_key: str = Field("", description="Its API key, if it needs one.", repr=False)
     llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for that server.")
+    workers: int = Field(1, ge=1, le=64, description="Processes `rag serve` runs (uvicorn "
+                         "workers on one port); each loads the model and the indexes, and "
+                         "has its own /metrics counters.")
     host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `rag serve` listens on.")

@@ -3,12 +3,13 @@ backends (the embedded SQLite + FAISS store, and Milvus Lite)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from conftest import BACKENDS, SEED_URL, serving_copy
+from conftest import BACKENDS, SEED_URL, serving, serving_copy
 
 QUESTION = "What is the range of the ATACMS missiles?"
 
@@ -178,3 +179,21 @@ def test_whether_to_answer_does_not_depend_on_k(seed_server):
         data = post(seed_server, {"question": QUESTION, "k": k}).json()
         assert data["answer"] is not None, k
         assert all(c <= k for s in data["answer"]["sentences"] for c in s["citations"])
+
+
+def test_two_worker_processes_serve_one_index(seed_index, tmp_path):
+    """`rag serve --workers 2` (RAG_WORKERS): both processes answer, and a write through one
+    is seen by every later request, whichever process takes it."""
+    index = tmp_path / "index"
+    shutil.copytree(seed_index, index)
+    with serving(index, {"RAG_WORKERS": "2"}) as base:
+        story = {"url": "https://example.org/okapi", "title": "Okapi census",
+                 "body": "Rangers counted 412 okapis in the Ituri forest this spring. " * 3}
+        added = httpx.post(f"{base}/documents", json=story, timeout=120)
+        assert added.status_code == 200 and added.json()["added"] == 1
+        for _ in range(12):  # new connections: the kernel spreads them over the workers
+            with httpx.Client() as fresh:
+                r = fresh.post(f"{base}/query", timeout=60,
+                               json={"question": "How many okapis did rangers count?", "k": 1})
+            assert r.status_code == 200 and r.json()["passages"][0]["url"] == story["url"]
+            assert post(base, {"question": QUESTION}).json()["passages"][0]["url"] == SEED_URL

@@ -11,7 +11,7 @@ Collections (prefix ``rag_``):
              used by filters (source, domain, authors, day) so every search filters in Milvus
   sentences  BM25 over each sentence, with the chunks that contain it (the sentence ranking)
   documents  one row per article, written last: a chunk whose document row is missing was
-             interrupted mid-write and is never served; re-ingesting the article replaces it
+             interrupted mid-write and is never served; the next writer removes it
   bodies     the article text in parts (a VARCHAR holds at most 64 KiB)
   meta       model, dimension, chunking, format, generation — checked on open like the
              embedded store's meta table
@@ -20,7 +20,7 @@ BM25 runs on this package's own tokens (content words, Porter2 stems: rag/lexica
 spaces ("-" written "_", so Milvus' standard tokenizer keeps "longer-range" one word), so both
 backends rank the same words; Milvus computes the statistics and scores.
 Milvus has no multi-collection transactions: crash safety comes from the write order above
-and from ``problems()``, which finds interrupted articles.
+(and a flush after every write on Lite, which otherwise keeps recent inserts in memory).
 """
 
 from __future__ import annotations
@@ -144,6 +144,8 @@ class MilvusStore:
         for name in COLLECTIONS:
             store.client.load_collection(PREFIX + name)
         store.check(params, check_chunking)
+        if check_chunking:  # a writer: finish the recovery of writes a crash interrupted
+            store._remove(store.interrupted())
         return store
 
     def _collection(self, name: str, fields: list[tuple], vector: tuple | None = None,
@@ -330,6 +332,8 @@ class MilvusStore:
                 self._write_one(d, vectors, now)
             gen = self.generation + 1
             self._set_meta({"generation": str(gen)})
+            if self.lite:  # Lite keeps recent inserts in memory until a flush
+                self.save_vectors()
             return gen
 
     def _write_one(self, d: DocumentWrite, vectors: dict[str, np.ndarray], now: str) -> None:
@@ -480,18 +484,22 @@ class MilvusStore:
                  for k in fields} for r in rows[offset:offset + limit]]
         return len(rows), page
 
+    def interrupted(self) -> list[str]:
+        """Articles whose write was cut before their document row (the commit marker): their
+        parts are never served, and the next writer to open the index removes them."""
+        docs = {r["document_id"] for r in self._scan("documents", ["document_id"])}
+        parts = {r["document_id"] for name in ("bodies", "chunks", "sentences")
+                 for r in self._scan(name, ["document_id"])}
+        return sorted(parts - docs)
+
     def problems(self) -> list[str]:
-        """Interrupted or damaged articles: chunks without their document row, documents
-        without chunks or body, chunks that are not exact spans of their body."""
+        """Damage in what is served: documents without chunks or body, chunks that are not
+        exact spans of their body. (Interrupted writes are not served: see interrupted().)"""
         found: list[str] = []
         docs = {r["document_id"] for r in self._scan("documents", ["document_id"])}
         by_doc: dict[str, list[dict]] = {}
         for c in self._scan("chunks", ["document_id", "char_start", "char_end", "text"]):
             by_doc.setdefault(c["document_id"], []).append(c)
-        orphans = set(by_doc) - docs
-        if orphans:
-            found.append(f"{len(orphans)} articles have chunks but no document row "
-                         "(an interrupted write; re-ingest them)")
         for doc in sorted(docs):
             body = self._body(doc)
             if body is None:

@@ -151,4 +151,6 @@ class Service:
         return {"index_dir": where, "generation": int(meta["generation"]),
                 "format_version": int(meta["format_version"]), "model": meta["model"],
                 "dim": int(meta["dim"]), "chunk_tokens": int(meta["chunk_tokens"]),
-                "chunk_overlap": int(meta["chunk_overlap"]), **self.store.counts()}
+                "chunk_overlap": int(meta["chunk_overlap"]), **self.store.counts(),
+                **({"interrupted_writes": len(self.store.interrupted())}
+                   if hasattr(self.store, "interrupted") else {})}

@@ -106,6 +106,21 @@ def export(model_dir: Path, target: Path, int8: bool) -> None:
         os.replace(tmp, target)
 
 
+def model_identity_files(model_dir: Path) -> list[Path]:
+    return sorted(p for p in model_dir.iterdir()
+                  if p.suffix in (".safetensors", ".bin", ".json", ".txt"))
+
+
+def sample(path: Path, size: int = 1 << 20) -> bytes:
+    """The first and last MiB of a file: with its name and size, what identifies a model's
+    files without reading 90 MB on every start (the cache key used to include the model's
+    path, so each new virtualenv exported the model again)."""
+    with path.open("rb") as f:
+        head = f.read(size)
+        f.seek(max(0, path.stat().st_size - size))
+        return head + f.read(size)
+
+
 class OnnxEmbedder(SentenceTransformerEmbedder):
     """Tokenizer, token counting and truncation as the torch embedder; ``encode`` on ONNX."""
 
@@ -119,10 +134,9 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
     def _model_file(self) -> Path:
         model_dir = local_model_dir(self._path)
         check_pipeline(model_dir)
-        weights = sorted(p for p in model_dir.iterdir() if p.suffix in (".safetensors", ".bin"))
-        digest = hashlib.sha256(str(model_dir.resolve()).encode())
-        for p in weights:
-            digest.update(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}".encode())
+        digest = hashlib.sha256()
+        for p in model_identity_files(model_dir):
+            digest.update(f"{p.name}:{p.stat().st_size}:".encode() + sample(p))
         target = cache_root() / digest.hexdigest()[:16] / (
             "model-int8.onnx" if self._int8 else "model.onnx")
         if not target.exists():

@@ -29,6 +29,8 @@ _ASKS = {
     "source": re.compile(r"\b(which|what)\s+(outlet|publication|publisher|site|newspaper|"
                          r"paper|website|source)\b|\bwho\s+published\b", re.I),
 }
+META_WORDS = frozenset({"wrote", "write", "written", "author", "published", "publish", "date",
+                        "outlet", "publication", "publisher", "reported", "report"})
 MIN_OWN_TERMS = 3  # a question with fewer content words of its own is read with its context
 CONTEXT_TURNS = 2  # earlier user turns a follow-up may draw on
 
@@ -50,10 +52,9 @@ class Reading:
 
 
 def is_follow_up(question: str) -> bool:
-    own = [t for t in terms(question) if not _ANAPHORA.fullmatch(t)]
-    meta_words = {"wrote", "write", "written", "author", "published", "publish", "date",
-                  "outlet", "publication", "publisher", "reported", "report"}
-    substantive = [t for t in own if t not in meta_words]
+    # content words of its own, beyond pointers back and words about an article's metadata
+    substantive = [t for t in terms(question)
+                   if t not in META_WORDS and not _ANAPHORA.fullmatch(t)]
     if len(substantive) < MIN_OWN_TERMS and (_ANAPHORA.search(question)
                                              or _CONTINUATION.search(question)
                                              or len(substantive) < 2):

@@ -28,7 +28,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -95,16 +96,6 @@ def filter_expr(filters: Filters | None) -> str:
     return " and ".join(clauses)
 
 
-def exists(uri: str, token: str = "") -> bool:
-    if "://" not in uri and not Path(uri).exists():
-        return False
-    store = MilvusStore(uri, token)
-    try:
-        return store.client.has_collection(PREFIX + "meta")
-    finally:
-        store.close()
-
-
 class MilvusStore:
     """The Store interface (rag/store.py) over Milvus collections."""
 
@@ -130,7 +121,10 @@ class MilvusStore:
 
     @classmethod
     def open(cls, uri: str, params: IndexParams | None = None, *, create: bool = False,
-             check_chunking: bool = False, token: str = "") -> MilvusStore:
+             check_chunking: bool = False, token: str = "",
+             dim: Callable[[], int] | None = None) -> MilvusStore:
+        """Open (or create) the index; ``dim()`` is asked only when one is created and
+        ``params`` has no dimension (it loads the model)."""
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
         store = cls(uri, token)
@@ -138,6 +132,8 @@ class MilvusStore:
             if not create:
                 raise NotFound(f"no index in Milvus at {uri}; build one with: "
                                "RAG_BACKEND=milvus rag ingest SOURCES...")
+            if params is not None and not params.dim and dim is not None:
+                params = replace(params, dim=dim())
             if params is None or not params.dim:
                 raise ValueError("creating an index needs its parameters")
             store._create(params)

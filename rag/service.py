@@ -33,13 +33,11 @@ def open_store(settings: Settings, params: IndexParams, dim, *, create: bool = F
                check_chunking: bool = False) -> Store | MilvusStore:
     """The configured backend's index; ``dim()`` is asked only when one is created."""
     if settings.backend == "milvus":
-        from rag.milvus_store import MilvusStore, exists
+        from rag.milvus_store import MilvusStore
 
-        uri = settings.milvus_location()
-        if create and not exists(uri, settings.milvus_token):
-            params = replace(params, dim=dim())
-        return MilvusStore.open(uri, params, create=create, check_chunking=check_chunking,
-                                token=settings.milvus_token)
+        return MilvusStore.open(settings.milvus_location(), params, create=create,
+                                check_chunking=check_chunking, token=settings.milvus_token,
+                                dim=dim)
     if create and not Store.exists(settings.index_dir):
         params = replace(params, dim=dim())
     return Store.open(settings.index_dir, params, create=create, check_chunking=check_chunking)

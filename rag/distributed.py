@@ -179,9 +179,7 @@ def ray_session(address: str | None) -> Iterator[bool]:
         return
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local Ray never phones home
-        ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)),
-                 include_dashboard=False, **quiet)
+        _start_local_ray(quiet)
     else:
         _check_reachable(address)
         try:
@@ -192,6 +190,45 @@ def ray_session(address: str | None) -> Iterator[bool]:
         yield True
     finally:
         ray.shutdown()
+
+
+LOCAL_RAY_ATTEMPTS = 2
+LOCAL_RAY_LOGS = "/tmp/ray/session_latest/logs"  # Ray's default temp dir
+
+
+def _start_local_ray(quiet: dict[str, Any]) -> None:
+    """A new single-machine Ray. Its start gives up when the node has not registered within a
+    fixed 30 s (seen once in CI, on a loaded machine) and then leaves the processes it had
+    started running; those are stopped and the start is tried once more."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local Ray never phones home
+    for attempt in range(1, LOCAL_RAY_ATTEMPTS + 1):
+        try:
+            ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)),
+                     include_dashboard=False, **quiet)
+            return
+        except Exception as exc:  # Ray raises a bare Exception for this
+            _stop_half_started_node(exc)
+            ray.shutdown()
+            if attempt == LOCAL_RAY_ATTEMPTS:
+                raise RagError(f"could not start a local Ray ({attempt} attempts): {exc} "
+                               f"(Ray's logs: {LOCAL_RAY_LOGS})") from exc
+
+
+def _stop_half_started_node(exc: BaseException) -> None:
+    """Stop what a failed ``ray.init`` started: the node object that owns the processes
+    never reached Ray's globals, so ``ray.shutdown`` cannot see it; it is found in the
+    failed constructor's frame."""
+    from ray._private.node import Node
+
+    tb = exc.__traceback__
+    while tb is not None:
+        node = tb.tb_frame.f_locals.get("self")
+        if isinstance(node, Node):
+            node.kill_all_processes(check_alive=False, allow_graceful=False, wait=True)
+            return
+        tb = tb.tb_next
 
 
 @contextmanager

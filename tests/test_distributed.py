@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.distributed import ingest_paths_with_ray, ingest_with_ray, ray_session
+from rag.distributed import LOCAL_RAY_LOGS, ingest_paths_with_ray, ingest_with_ray, ray_session
+from rag.errors import RagError
 from rag.ingest import IngestReport
 from rag.service import Service
 from rag.sources import parse_paths
@@ -44,9 +46,21 @@ def articles_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     """One local Ray for the module; ingest_with_ray(address=None) uses it as it is."""
-    with ray_session(None) as started:
+    with ExitStack() as stack:
+        try:
+            started = stack.enter_context(ray_session(None))
+        except RagError:
+            print_ray_logs()  # shown with the error: why the node did not come up
+            raise
         assert started
         yield
+
+
+def print_ray_logs(lines: int = 15) -> None:
+    for log in sorted(Path(LOCAL_RAY_LOGS).glob("*")):
+        if log.is_file() and log.suffix in {".out", ".err", ".log"} and log.stat().st_size:
+            print(f"--- {log}", *log.read_text(errors="replace").splitlines()[-lines:],
+                  sep="\n")
 
 
 def service(index_dir: Path, embedder) -> Service:

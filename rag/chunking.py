@@ -30,10 +30,12 @@ def sentence_spans(text: str) -> list[Span]:
 
     if not _NON_SPACE.search(text):
         return []
-    try:
-        _, offsets = blingfire.text_to_sentences_and_offsets(text)
-    except Exception:  # blingfire rejects some control characters; fall back to lines
-        offsets = []
+    offsets = _sentence_offsets(text)
+    if offsets is None:  # an unusual case: blingfire's own mapping decides
+        try:
+            _, offsets = blingfire.text_to_sentences_and_offsets(text)
+        except Exception:  # blingfire rejects some control characters; fall back to lines
+            offsets = []
     spans: list[Span] = []
     cursor = 0
     for start, end in sorted(offsets or []):
@@ -45,6 +47,45 @@ def sentence_spans(text: str) -> list[Span]:
         cursor = end
     spans.extend(_trimmed(text, cursor, len(text)))
     return spans
+
+
+def _sentence_offsets(text: str) -> list[Span] | None:
+    """blingfire's sentence offsets exactly as ``text_to_sentences_and_offsets`` gives them,
+    without its Python loop over every byte (~0.7 ms a chunk: 10 ms of a 25 ms query went
+    there, in highlights). The same C call; UTF-8 byte offsets become character offsets by
+    a cumulative count of lead bytes. None when blingfire fails or its offsets are not the
+    ordinary increasing ones at character boundaries, where its own loop behaves otherwise
+    (tested equal on arbitrary text)."""
+    from ctypes import byref, c_char_p, c_int, c_int32, create_string_buffer
+
+    import blingfire
+    import numpy as np
+
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    out = create_string_buffer(len(raw) * 2)
+    cap = len(out)
+    starts, ends = (c_int32 * cap)(), (c_int32 * cap)()
+    got = blingfire.blingfire.TextToSentencesWithOffsets(
+        c_char_p(raw), c_int(len(raw)), byref(out), byref(starts), byref(ends), c_int(cap))
+    if got == -1 or got > cap:
+        return None
+    count = out.value.count(b"\n") + 1
+    if count > cap:
+        return None
+    bounds = np.empty(2 * count, dtype=np.int64)  # start, end + 1, start, end + 1, ...
+    bounds[0::2] = np.frombuffer(starts, dtype=np.int32, count=count)
+    bounds[1::2] = np.frombuffer(ends, dtype=np.int32, count=count) + 1
+    data = np.frombuffer(raw, dtype=np.uint8)
+    lead = np.append((data & 0xC0) != 0x80, True)  # the end of the text is a boundary
+    if (bounds[0] < 0 or bounds[-1] > len(raw) or np.any(np.diff(bounds) < 0)
+            or not lead[bounds].all() or np.any(bounds[:-1] == len(raw))):
+        return None
+    chars = np.concatenate(([0], np.cumsum(lead[:-1])))  # characters before each byte
+    mapped = chars[bounds].tolist()
+    return list(zip(mapped[0::2], mapped[1::2], strict=True))
 
 
 def _trimmed(text: str, start: int, end: int) -> list[Span]:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_text, sentence_spans, whitespace_counter
+from rag.chunking import _sentence_offsets, chunk_text, sentence_spans, whitespace_counter
 
 WORDS = st.sampled_from(["The", "missile", "range", "U.S.", "Dr.", "190", "miles", "Kyiv’s",
                          "—", "e.g.", "état", "naïve", "😀", "https://example.com/a?b=c",
@@ -84,3 +84,32 @@ def test_bad_parameters_are_refused():
         chunk_text("text", whitespace_counter, budget=0)
     with pytest.raises(ValueError):
         chunk_text("text", whitespace_counter, budget=5, overlap=5)
+
+
+def blingfire_own(text: str):
+    import blingfire
+
+    try:
+        return blingfire.text_to_sentences_and_offsets(text)[1]
+    except Exception:  # its wrapper asserts on offsets it cannot map
+        return None
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(BODIES, st.text(min_size=1, max_size=300)))
+def test_fast_sentence_offsets_are_blingfires(text):
+    """The numpy byte-to-character mapping gives blingfire's own offsets, or defers to it."""
+    fast = _sentence_offsets(text)
+    if fast is not None:
+        assert fast == blingfire_own(text)
+
+
+def test_fast_sentence_offsets_on_the_dev_articles():
+    import json
+
+    from conftest import DEV
+
+    bodies = [r["body"] for r in json.loads((DEV / "corpus.json").read_text())]
+    fast = [_sentence_offsets(b) for b in bodies]
+    assert sum(f is None for f in fast) == 0  # the fast path serves real articles
+    assert fast == [blingfire_own(b) for b in bodies]

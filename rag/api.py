@@ -63,7 +63,7 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, backend: str = "embedded") -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error(422, "invalid_request", _validation_message(exc))
@@ -79,11 +79,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _rag(_: Request, exc: RagError) -> JSONResponse:
         return error(exc.http_status, exc.code, str(exc))
 
+    async def _milvus(_: Request, exc: Exception) -> JSONResponse:
+        log.error("Milvus: %s", exc)  # unreachable or refusing; one line, no traceback
+        return error(503, "index_unavailable", "the Milvus index is unavailable")
+
+    if backend == "milvus":  # handled here, not below: Starlette re-raises (and logs) those
+        from pymilvus.exceptions import MilvusException
+
+        app.add_exception_handler(MilvusException, _milvus)
+
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        if type(exc).__module__.startswith("pymilvus"):  # Milvus unreachable or refusing
-            log.error("Milvus: %s", exc)
-            return error(503, "index_unavailable", "the Milvus index is unavailable")
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if type(exc).__module__.startswith("pymilvus"):  # not a MilvusException (grpc, ...)
+            return await _milvus(request, exc)
         log.exception("unhandled error")
         return error(500, "internal_error", "internal error; see the server log")
 
@@ -150,7 +158,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     app = FastAPI(title="rag: cited retrieval and question answering", version=__version__,
                   lifespan=lifespan, responses=ERROR_RESPONSES)
-    install_error_handlers(app)
+    install_error_handlers(app, settings.backend)
     app.state.settings = settings
     app.state.telemetry = Telemetry()
     app.add_middleware(Deadline, read_seconds=settings.request_timeout,

@@ -42,6 +42,8 @@ from rag.errors import IndexMismatch, NotFound
 from rag.lexical import Tokenizer, meta_words
 from rag.store import DocumentWrite, IndexParams, Ranking
 
+log = logging.getLogger(__name__)
+
 PREFIX = "rag_"
 BODY_PART = 15_000  # characters per body row: at most 60 KB of UTF-8
 BATCH = 500  # rows per insert / ids per ``in`` filter
@@ -96,20 +98,55 @@ def filter_expr(filters: Filters | None) -> str:
     return " and ".join(clauses)
 
 
+NOT_LOADED = 101  # Milvus' "collection not loaded"
+
+
+class ReloadingClient:
+    """A MilvusClient whose calls survive collections that are no longer loaded: a restarted
+    Milvus Lite server comes back with every collection released, and an operator may
+    release them on a cluster. Such a call loads the index's collections and runs once more
+    (without this every replica answered 503 until it was restarted)."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from pymilvus.exceptions import MilvusException
+
+            try:
+                return attr(*args, **kwargs)
+            except MilvusException as exc:
+                if exc.code != NOT_LOADED:
+                    raise
+                log.warning("Milvus collections were released; loading them again")
+                for collection in COLLECTIONS:
+                    self._client.load_collection(PREFIX + collection)
+                return attr(*args, **kwargs)
+
+        return call
+
+
 class MilvusStore:
     """The Store interface (rag/store.py) over Milvus collections."""
 
     def __init__(self, uri: str, token: str = ""):
         from pymilvus import MilvusClient
 
-        # after pymilvus configured its loggers: no warning on every iterator scan
+        # after pymilvus configured its loggers: no warning on every iterator scan, and no
+        # traceback of its own for a failed call (the API and the CLI report it in one line)
         logging.getLogger("pymilvus").setLevel(logging.ERROR)
-        for name in ("pymilvus.client.iterator.query_iterator", "pymilvus.decorators"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+        logging.getLogger("pymilvus.decorators").setLevel(logging.CRITICAL)
         self.uri = uri
         self.dir = Path(uri) if "://" not in uri else Path(".")
         self.lite = "://" not in uri
-        self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+        client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+        self.client = ReloadingClient(client)
         self._tokenize = Tokenizer()
         self._lock = threading.Lock()
         self._sources: tuple[int, list[str]] | None = None

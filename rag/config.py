@@ -87,6 +87,8 @@ class Settings(BaseSettings):
                                "source or date the question names.")
     clause_weight: float = Field(1.0, ge=0, description="Weight of searching a named source "
                                  "with its own clause of the question (0 = off).")
+    clause_dense: bool = Field(True, description="Search a named source's clause with the "
+                               "model too, not only by keywords.")
     source_hints: bool = Field(True, description="Use publishers named in the question.")
     date_hints: bool = Field(True, description="Use dates named in the question.")
     max_per_doc: int = Field(2, ge=0, description="Chunks one article may place in the results "

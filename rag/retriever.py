@@ -36,6 +36,7 @@ class RetrievalParams:
     sentence_weight: float = 1.0  # weight of the sentence-level BM25 rankings
     hint_weight: float = 1.0  # weight of the rankings restricted to a named source/date
     clause_weight: float = 1.0  # weight of a named source's own clause (0 = off)
+    clause_dense: bool = True  # search clauses densely too (each costs a model call)
     source_hints: bool = True
     date_hints: bool = True
     max_per_doc: int = 2  # chunks one article may place in the results (0 = no cap)
@@ -160,9 +161,11 @@ class Retriever:
         else:
             rankings: list[tuple[Ranking, float]] = []
             plans = self.plan(question, filters)
-            self.embed_queries([text for text, _, _ in plans])  # one batch, then cached
+            dense = [text for text, _, _ in plans if p.clause_dense or text == question]
+            self.embed_queries(dense)  # one batch, then cached
             for text, f, weight in plans:
-                rankings.append((self.dense(text, p.depth, f), weight))
+                if p.clause_dense or text == question:
+                    rankings.append((self.dense(text, p.depth, f), weight))
                 if p.keyword_weight:
                     rankings.append((self.keyword(text, p.depth, f), weight * p.keyword_weight))
                 if p.sentence_weight:

@@ -52,6 +52,7 @@ class Service:
             depth=settings.depth, rrf_k=settings.rrf_k, keyword_weight=settings.keyword_weight,
             sentence_weight=settings.sentence_weight,
             hint_weight=settings.hint_weight, clause_weight=settings.clause_weight,
+            clause_dense=settings.clause_dense,
             source_hints=settings.source_hints,
             date_hints=settings.date_hints, max_per_doc=settings.max_per_doc,
             keyword_backend=settings.keyword_backend))

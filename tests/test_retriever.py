@@ -43,3 +43,42 @@ def test_every_mode_over_the_seed_index(seed_index, real_embedder):
         assert all(body[p.char_start:p.char_end] == p.text for p in passages)
     assert svc.query(q, k=3, filters=Filters(authors=("Nobody",))) == []
     assert svc.query("zzzqqq xxyyzz", k=3, mode="keyword") == []
+
+
+
+def test_clauses_are_searched_without_the_model_when_asked(tmp_path, hash_embedder):
+    """RAG_CLAUSE_DENSE=false: each named publisher's clause gets keyword rankings only, so
+    the question is the one text the model embeds (plumbing: a hash embedder will do)."""
+    import json
+
+    from rag.service import Service
+    from rag.sources import article_from_record
+
+    from conftest import DEV, open_service
+
+    class Recording:
+        def __init__(self, inner):
+            self.inner, self.texts = inner, []
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def encode(self, texts):
+            self.texts.extend(texts)
+            return self.inner.encode(texts)
+
+    records = json.loads((DEV / "corpus.json").read_text())
+    two = [records[0], next(r for r in records if r["source"] != records[0]["source"])]
+    built = open_service(tmp_path / "index", hash_embedder, chunk_tokens=60, chunk_overlap=10)
+    built.ingest_articles([article_from_record(r, f"record {i}") for i, r in enumerate(two)])
+    a, b = (r["source"] for r in two)
+    q = (f"Does the {a} article about the fediverse and the {b} report on stadiums agree "
+         "on what users want from new social networks?")
+    seen = {}
+    for dense in (True, False):
+        emb = Recording(hash_embedder)
+        svc = Service(built.store, emb, built.settings.model_copy(update={"clause_dense": dense}))
+        assert svc.query(q, k=3)
+        seen[dense] = emb.texts
+    assert seen[False] == [q]
+    assert seen[True][0] == q and len(seen[True]) > 1  # and a publisher's own clause

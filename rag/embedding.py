@@ -81,8 +81,13 @@ class SentenceTransformerEmbedder:
         # HF fast tokenizers change their padding/truncation state per call: concurrent
         # calls (a query beside an HTTP ingest) corrupt each other's batches without this
         self._tok_lock = threading.Lock()
+        self._load_lock = threading.RLock()  # first calls from several threads load once
 
     def _load_tokenizer(self):
+        with self._load_lock:
+            return self._load_tokenizer_once()
+
+    def _load_tokenizer_once(self):
         if self._tokenizer is None:
             from transformers import AutoTokenizer
             from transformers.utils import logging as hf_logging
@@ -103,6 +108,10 @@ class SentenceTransformerEmbedder:
             self._max_seq = int(json.loads(cfg.read_text())["max_seq_length"])
 
     def _load_model(self):
+        with self._load_lock:
+            return self._load_model_once()
+
+    def _load_model_once(self):
         if self._model is None:
             import torch
             from sentence_transformers import SentenceTransformer
@@ -125,6 +134,11 @@ class SentenceTransformerEmbedder:
             self._load_model()
         assert self._dim is not None
         return self._dim
+
+    @property
+    def threads(self) -> int:
+        """Intra-op threads per model call."""
+        return self._threads
 
     @property
     def max_tokens(self) -> int:

@@ -148,7 +148,7 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
                 raise RagError(f"cannot export model {self.name!r} to ONNX: {exc}") from exc
         return target
 
-    def _load_model(self):
+    def _load_model_once(self):
         if self._session is None:
             import onnxruntime as ort
 

@@ -9,8 +9,10 @@ evidence from several articles.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -90,25 +92,45 @@ class QueryCache:
 
 class Retriever:
     def __init__(self, store: SearchStore, embedder: Embedder,
-                 params: RetrievalParams | None = None, cache_size: int = 512):
+                 params: RetrievalParams | None = None, cache_size: int = 512,
+                 parallel: bool | None = None):
         self.store = store
         self.embedder = embedder
         self.params = params or RetrievalParams()
         self._cache = QueryCache(cache_size)
+        # a model that runs one thread per call (a server's) embeds a question and its
+        # clauses side by side, while this thread ranks by keywords; with more threads per
+        # call, parallel calls would only fight over the cores
+        cores = len(os.sched_getaffinity(0))
+        if parallel is None:
+            parallel = getattr(embedder, "threads", 0) == 1 and cores > 1
+        self._pool = ThreadPoolExecutor(cores, thread_name_prefix="embed") if parallel else None
 
     def embed_query(self, question: str) -> np.ndarray:
         return self.embed_queries([question])[0]
 
-    def embed_queries(self, texts: list[str]) -> list[np.ndarray]:
-        """One model call for every text not in the cache (a question and its clauses)."""
+    def _embed(self, text: str) -> np.ndarray:
+        """One text per model call: with int8 activations scaled per batch, a vector must
+        not depend on which other texts came with it."""
+        vec = self.embedder.encode([text])[0]
+        self._cache.put(text, vec)
+        return vec
+
+    def start_embedding(self, texts: list[str]) -> list[Future]:
+        """Embed the texts not in the cache: on the pool (returns their futures), or now."""
         missing = [t for t in dict.fromkeys(texts) if self._cache.get(t) is None]
-        if missing:
-            for text, vec in zip(missing, self.embedder.encode(missing), strict=True):
-                self._cache.put(text, vec)
+        if self._pool is None or len(missing) == 0:
+            for text in missing:
+                self._embed(text)
+            return []
+        return [self._pool.submit(self._embed, text) for text in missing]
+
+    def embed_queries(self, texts: list[str]) -> list[np.ndarray]:
+        for pending in self.start_embedding(texts):
+            pending.result()
         found = {t: self._cache.get(t) for t in texts}
-        if any(v is None for v in found.values()):  # evicted meanwhile by other requests
-            return list(self.embedder.encode(texts))
-        return [found[t] for t in texts]
+        return [self._embed(t) if v is None else v  # evicted meanwhile by other requests
+                for t, v in found.items()]
 
     def dense(self, question: str, k: int, filters: Filters) -> Ranking:
         return self.store.dense_search(self.embed_query(question), k, filters)
@@ -159,18 +181,24 @@ class Retriever:
         elif mode == "keyword":
             ranked = self.keyword(question, p.depth, filters)
         else:
-            rankings: list[tuple[Ranking, float]] = []
             plans = self.plan(question, filters)
-            dense = [text for text, _, _ in plans if p.clause_dense or text == question]
-            self.embed_queries(dense)  # one batch, then cached
-            for text, f, weight in plans:
-                if p.clause_dense or text == question:
+            dense = [p.clause_dense or text == question for text, _, _ in plans]
+            embedding = self.start_embedding(
+                [text for (text, _, _), d in zip(plans, dense, strict=True) if d])
+            lexical = [(self.keyword(text, p.depth, f) if p.keyword_weight else [],
+                        self.sentences(text, p.depth, f) if p.sentence_weight else [])
+                       for text, f, _ in plans]  # meanwhile
+            for pending in embedding:
+                pending.result()
+            rankings: list[tuple[Ranking, float]] = []
+            for (text, f, weight), searched, (words, sentences) in zip(
+                    plans, dense, lexical, strict=True):
+                if searched:
                     rankings.append((self.dense(text, p.depth, f), weight))
                 if p.keyword_weight:
-                    rankings.append((self.keyword(text, p.depth, f), weight * p.keyword_weight))
+                    rankings.append((words, weight * p.keyword_weight))
                 if p.sentence_weight:
-                    rankings.append((self.sentences(text, p.depth, f),
-                                     weight * p.sentence_weight))
+                    rankings.append((sentences, weight * p.sentence_weight))
             ranked = rrf(rankings, p.rrf_k)[: p.depth]
         if p.max_per_doc:
             ranked = cap_per_group(ranked, self.store.chunk_documents([i for i, _ in ranked]),

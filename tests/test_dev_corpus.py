@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag import evaluate as ev
+from rag.documents import Filters
 
 from conftest import DEV, open_service
 
@@ -42,3 +43,26 @@ def test_filters_on_the_dev_corpus(dev_service):
     assert only and all(p.source == "The Verge" for p in only)
     dated = dev_service.query(q, k=10, filters=Filters(published_after=date(2023, 11, 1)))
     assert all(p.published_date >= "2023-11-01" for p in dated)
+
+
+def test_parallel_query_embedding_changes_no_ranking(dev_service):
+    """A server's model (one thread per call) embeds a question and its publishers' clauses
+    side by side while the keyword rankings run: the rankings are those of doing it in
+    turn."""
+    from rag.config import Settings
+    from rag.embedding import make_embedder
+    from rag.evaluate import load_gold
+    from rag.retriever import Retriever
+
+    one_thread = make_embedder(Settings().model, threads=1)  # the default runtime
+    assert one_thread.name == dev_service.embedder.name
+    params = dev_service.retriever.params
+    side_by_side = Retriever(dev_service.store, one_thread, params)
+    in_turn = Retriever(dev_service.store, one_thread, params, parallel=False)
+    assert side_by_side._pool is not None
+    questions = [g.question for g in load_gold(DEV / "queries.json")[:60]]
+    clauses = 0
+    for q in questions:
+        clauses += len(side_by_side.plan(q, Filters())) > 1
+        assert side_by_side.rank(q) == in_turn.rank(q), q
+    assert clauses >= 20  # most of them name publishers, so several texts were embedded

@@ -22,6 +22,8 @@ Span = tuple[int, int]
 
 _WORD = re.compile(r"\S+")
 _NON_SPACE = re.compile(r"\S")
+# a run without surrounding whitespace, up to a blank line or the end of the span
+_PARAGRAPH_PIECE = re.compile(r"\S(?:.*?\S)?(?=\s*\n\s*\n|\s*$)", re.S)
 
 
 def sentence_spans(text: str) -> list[Span]:
@@ -90,10 +92,7 @@ def _sentence_offsets(text: str) -> list[Span] | None:
 
 def _trimmed(text: str, start: int, end: int) -> list[Span]:
     """The span [start, end) without surrounding whitespace, split at blank lines."""
-    out: list[Span] = []
-    for m in re.finditer(r"\S(?:.*?\S)?(?=\s*\n\s*\n|\s*$)", text[start:end], re.S):
-        out.append((start + m.start(), start + m.end()))
-    return out
+    return [m.span() for m in _PARAGRAPH_PIECE.finditer(text, start, end)]
 
 
 def _split_long(text: str, span: Span, budget: int, count: TokenCounter) -> list[Span]:

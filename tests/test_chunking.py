@@ -113,3 +113,16 @@ def test_fast_sentence_offsets_on_the_dev_articles():
     fast = [_sentence_offsets(b) for b in bodies]
     assert sum(f is None for f in fast) == 0  # the fast path serves real articles
     assert fast == [blingfire_own(b) for b in bodies]
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(BODIES, st.text(alphabet=" \n\t\r.ab\u00a0", max_size=80)),
+       cut=st.tuples(st.floats(0, 1), st.floats(0, 1)))
+def test_trimmed_pieces_are_those_of_the_slice(text, cut):
+    """Searching the span in place (no copy) finds what searching a copy of it finds."""
+    from rag.chunking import _trimmed
+
+    start, end = sorted(int(c * len(text)) for c in cut)
+    piece = re.compile(r"\S(?:.*?\S)?(?=\s*\n\s*\n|\s*$)", re.S)
+    assert _trimmed(text, start, end) == [(start + m.start(), start + m.end())
+                                          for m in piece.finditer(text[start:end])]

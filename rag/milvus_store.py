@@ -346,8 +346,11 @@ class MilvusStore:
                 self.client.delete(PREFIX + name, filter=expr)
 
     def _insert(self, name: str, rows: list[dict]) -> None:
+        """Upserted: every row's id derives from its article, and a Milvus server (unlike
+        Lite) keeps two rows with one primary key when both are inserted, so two replicas
+        writing the same article at once would store it twice."""
         for i in range(0, len(rows), BATCH):
-            self.client.insert(PREFIX + name, rows[i:i + BATCH])
+            self.client.upsert(PREFIX + name, rows[i:i + BATCH])
 
     def write(self, docs: Sequence[DocumentWrite], embeddings: dict[str, np.ndarray],
               delete_urls: Sequence[str] = ()) -> int:

@@ -345,7 +345,7 @@ class MilvusStore:
             for name in ("documents", "chunks", "sentences", "bodies"):  # document row first
                 self.client.delete(PREFIX + name, filter=expr)
 
-    def _insert(self, name: str, rows: list[dict]) -> None:
+    def _upsert(self, name: str, rows: list[dict]) -> None:
         """Upserted: every row's id derives from its article, and a Milvus server (unlike
         Lite) keeps two rows with one primary key when both are inserted, so two replicas
         writing the same article at once would store it twice."""
@@ -380,12 +380,12 @@ class MilvusStore:
                   "day": day_number(published)}
         meta = meta_words(a.source_name, a.domain, a.author, published)
         body = a.body
-        self._insert("bodies", [
+        self._upsert("bodies", [
             {"id": int_id(a.document_id, "body", i), "document_id": a.document_id, "part": i,
              "text": body[start:start + BODY_PART], "placeholder": [0.0, 0.0]}
             for i, start in enumerate(range(0, max(len(body), 1), BODY_PART))])
         chunk_ids = [int_id(a.document_id, c.ordinal) for c in d.chunks]
-        self._insert("chunks", [
+        self._upsert("chunks", [
             {"id": cid, "vector": np.asarray(vectors[h], np.float32).tolist(),
              "tokens": clip(" ".join(self.tokenize(f"{c.text} {a.title} {meta}")), TEXT_MAX),
              "text": c.text, "ordinal": c.ordinal, "char_start": c.char_start,
@@ -401,8 +401,8 @@ class MilvusStore:
                 sentences.append({"id": int_id(a.document_id, "sentence", start),
                                   "tokens": clip(" ".join(words), TEXT_MAX), "owners": owners,
                                   "document_id": a.document_id, **shared})
-        self._insert("sentences", sentences)
-        self._insert("documents", [{
+        self._upsert("sentences", sentences)
+        self._upsert("documents", [{
             "document_id": a.document_id, "url": clip(a.url), "title": clip(a.title),
             "author": clip(a.author), "published_date": published or "",
             "published_at": clip(a.published_at), "source": clip(a.source_name),

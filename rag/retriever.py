@@ -107,7 +107,8 @@ class Retriever:
         self._pool = ThreadPoolExecutor(cores, thread_name_prefix="embed") if parallel else None
 
     def embed_query(self, question: str) -> np.ndarray:
-        return self.embed_queries([question])[0]
+        vec = self._cache.get(question)
+        return self._embed(question) if vec is None else vec
 
     def _embed(self, text: str) -> np.ndarray:
         """One text per model call: with int8 activations scaled per batch, a vector must
@@ -124,13 +125,6 @@ class Retriever:
                 self._embed(text)
             return []
         return [self._pool.submit(self._embed, text) for text in missing]
-
-    def embed_queries(self, texts: list[str]) -> list[np.ndarray]:
-        for pending in self.start_embedding(texts):
-            pending.result()
-        found = {t: self._cache.get(t) for t in texts}
-        return [self._embed(t) if v is None else v  # evicted meanwhile by other requests
-                for t, v in found.items()]
 
     def dense(self, question: str, k: int, filters: Filters) -> Ranking:
         return self.store.dense_search(self.embed_query(question), k, filters)

@@ -84,13 +84,15 @@ def install_error_handlers(app: FastAPI, backend: str = "embedded") -> None:
         return error(503, "index_unavailable", "the Milvus index is unavailable")
 
     if backend == "milvus":  # handled here, not below: Starlette re-raises (and logs) those
+        import grpc
         from pymilvus.exceptions import MilvusException
 
         app.add_exception_handler(MilvusException, _milvus)
+        app.add_exception_handler(grpc.RpcError, _milvus)  # some pass through pymilvus as-is
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if type(exc).__module__.startswith("pymilvus"):  # not a MilvusException (grpc, ...)
+        if type(exc).__module__.startswith(("pymilvus", "grpc")):  # any other Milvus failure
             return await _milvus(request, exc)
         log.exception("unhandled error")
         return error(500, "internal_error", "internal error; see the server log")

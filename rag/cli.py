@@ -40,7 +40,8 @@ def _run(fn):
     except RagError as exc:
         fail(str(exc))
     except Exception as exc:
-        if type(exc).__module__.startswith("pymilvus"):  # Milvus unreachable or refusing
+        # Milvus unreachable or refusing (pymilvus re-raises some gRPC errors as they are)
+        if type(exc).__module__.startswith(("pymilvus", "grpc")):
             fail(f"Milvus: {getattr(exc, 'message', None) or exc}")
         if not isinstance(exc, sqlite3.DatabaseError):
             raise

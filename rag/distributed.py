@@ -226,7 +226,8 @@ def _stop_half_started_node(exc: BaseException) -> None:
     while tb is not None:
         node = tb.tb_frame.f_locals.get("self")
         if isinstance(node, Node):
-            node.kill_all_processes(check_alive=False, allow_graceful=False, wait=True)
+            # gracefully, as ray.shutdown does: the raylet stops its own children (agents)
+            node.kill_all_processes(check_alive=False, allow_graceful=True, wait=True)
             return
         tb = tb.tb_next
 

@@ -99,8 +99,8 @@ class Retriever:
         self.params = params or RetrievalParams()
         self._cache = QueryCache(cache_size)
         # a model that runs one thread per call (a server's) embeds a question and its
-        # clauses side by side, while this thread ranks by keywords; with more threads per
-        # call, parallel calls would only fight over the cores
+        # clauses side by side (ONNX; torch serialises its calls), while this thread ranks by
+        # keywords; with more threads per call, parallel calls would only fight over the cores
         cores = len(os.sched_getaffinity(0))
         if parallel is None:
             parallel = getattr(embedder, "threads", 0) == 1 and cores > 1

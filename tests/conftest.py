@@ -98,6 +98,7 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait(timeout=15)
 
 
 @contextmanager

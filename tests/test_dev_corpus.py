@@ -57,9 +57,8 @@ def test_parallel_query_embedding_changes_no_ranking(dev_service):
     one_thread = make_embedder(Settings().model, threads=1)  # the default runtime
     assert one_thread.name == dev_service.embedder.name
     params = dev_service.retriever.params
-    side_by_side = Retriever(dev_service.store, one_thread, params)
+    side_by_side = Retriever(dev_service.store, one_thread, params, parallel=True)
     in_turn = Retriever(dev_service.store, one_thread, params, parallel=False)
-    assert side_by_side._pool is not None
     questions = [g.question for g in load_gold(DEV / "queries.json")[:60]]
     clauses = 0
     for q in questions:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -118,33 +117,11 @@ def test_what_one_replica_writes_the_other_serves(replicas, milvus):
     assert stats["documents"] == 1 and stats["consistent"] is True
 
 
-def test_the_same_batch_posted_to_both_replicas_at_once_is_stored_once(replicas, milvus):
-    """Clients retrying through a load balancer: one batch reaches both replicas together.
-    Rows have ids derived from the article and are upserted, so the two writes converge on
-    one copy. (Milvus Lite overwrites a row inserted twice under one id, so here insert
-    would pass too; a Milvus server keeps both, which is why the store upserts.)"""
-    a, b = replicas
-    batch = json.loads((DEV / "corpus.json").read_text())[10:14]
-    before = httpx.get(f"{a}/documents", timeout=60).json()["total"]
-    with ThreadPoolExecutor(2) as pool:
-        done = list(pool.map(lambda base: httpx.post(f"{base}/documents", json=batch,
-                                                     timeout=600), (a, b)))
-    assert [r.status_code for r in done] == [200, 200], [r.text for r in done]
-    assert httpx.get(f"{b}/documents", timeout=60).json()["total"] == before + len(batch)
-    env = {**os.environ, "RAG_BACKEND": "milvus", "RAG_MILVUS_URI": milvus.uri}
-    check = subprocess.run([*RAG, "stats", "--check", "--json"], cwd=ROOT, capture_output=True,
-                           text=True, timeout=300, env=env)
-    assert check.returncode == 0, check.stdout + check.stderr
-    stats = json.loads(check.stdout)
-    assert stats["documents"] == before + len(batch)
-    one = ask(a, batch[0]["title"], k=10).json()["passages"]
-    assert len({p["chunk_id"] for p in one}) == len(one)  # no passage twice
-
-
 def test_replicas_ride_out_a_milvus_restart(replicas, milvus):
     a, b = replicas
     question = "What did Biden allow Ukraine to do with US missiles?"
     before = [p["chunk_id"] for p in ask(a, question).json()["passages"]]
+    held = httpx.get(f"{b}/documents", timeout=60).json()["documents"]
 
     milvus.stop()
     down = ask(a, question)
@@ -158,6 +135,7 @@ def test_replicas_ride_out_a_milvus_restart(replicas, milvus):
             time.sleep(0.5)
         assert back.status_code == 200, back.text
         assert [p["chunk_id"] for p in back.json()["passages"]] == before
+        assert httpx.get(f"{base}/documents", timeout=60).json()["documents"] == held
 
 
 def test_replica_logs_have_no_tracebacks(replicas, replica_dirs):

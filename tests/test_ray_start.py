@@ -9,7 +9,6 @@ real without waiting out Ray's 30 s.
 from __future__ import annotations
 
 import gc
-import os
 import time
 from pathlib import Path
 
@@ -21,22 +20,24 @@ from rag.distributed import LOCAL_RAY_ATTEMPTS, ray_session
 from rag.errors import RagError
 
 
-def children() -> set[int]:
-    """This process's live (not zombie) children, from /proc."""
-    me, found = os.getpid(), set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+def ray_processes() -> set[int]:
+    """Live (not zombie) processes run from the ray package: its servers, agents and
+    workers, whoever their parent is now (a killed raylet's children go to init)."""
+    found = set()
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmdline = (proc / "cmdline").read_bytes()
         except OSError:  # the process ended while we looked
             continue
-        if fields[0] != "Z" and int(fields[1]) == me:
-            found.add(int(stat.parent.name))
+        if state != "Z" and b"/ray/" in cmdline:
+            found.add(int(proc.name))
     return found
 
 
-def wait_for_children(expected: set[int], timeout: float = 20) -> set[int]:
+def wait_for_ray_processes(expected: set[int], timeout: float = 30) -> set[int]:
     deadline = time.monotonic() + timeout
-    while (now := children()) != expected and time.monotonic() < deadline:
+    while (now := ray_processes()) != expected and time.monotonic() < deadline:
         time.sleep(0.2)
     return now
 
@@ -59,22 +60,22 @@ def failing_registration(monkeypatch):
 
 def test_a_failed_start_is_cleaned_up_and_retried(failing_registration):
     assert not ray.is_initialized()
-    before = children()
+    before = ray_processes()
     failing_registration["failures"] = 1
     with ray_session(None) as started:
         assert started and ray.is_initialized()
         assert ray.get(ray.put(41)) + 1 == 42  # the second start is a working Ray
     assert not ray.is_initialized()
     gc.collect()  # a Popen of a still-running process would warn here (an error in pytest)
-    assert wait_for_children(before) == before
+    assert wait_for_ray_processes(before) == before
 
 
 def test_a_start_that_keeps_failing_is_one_clear_error(failing_registration):
-    before = children()
+    before = ray_processes()
     failing_registration["failures"] = LOCAL_RAY_ATTEMPTS
     with pytest.raises(RagError, match=r"could not start a local Ray \(2 attempts\).*logs"), \
             ray_session(None):
         pytest.fail("no Ray should have started")
     assert not ray.is_initialized()
     gc.collect()
-    assert wait_for_children(before) == before
+    assert wait_for_ray_processes(before) == before

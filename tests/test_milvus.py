@@ -131,7 +131,7 @@ def test_an_interrupted_write_is_never_served_and_is_found(both):
     vectors = dict(zip([f"h{i}" for i in range(len(texts))], milvus.embedder.encode(texts),
                        strict=True))
     write = DocumentWrite(article, chunks, list(vectors))
-    store._insert("chunks", [{  # the chunks only, as a killed write leaves them
+    store._upsert("chunks", [{  # the chunks only, as a killed write leaves them
         "id": 7_000_000 + i, "vector": vectors[h].tolist(), "tokens": "zebra parad lisbon",
         "text": c.text, "ordinal": c.ordinal, "char_start": c.char_start,
         "char_end": c.char_end, "n_tokens": c.n_tokens, "embed_hash": h,

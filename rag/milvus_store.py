@@ -505,7 +505,10 @@ class MilvusStore:
                   "category"):
             doc[k] = row[k] or None
         doc["authors"] = split_authors(doc["author"])
-        doc["body"] = self._body(document_id) or ""
+        body = self._body(document_id)
+        if body is None:  # deleted between the two reads (the document row goes first)
+            raise NotFound(f"no document with id {document_id!r}")
+        doc["body"] = body
         doc["chunks"] = self._count("chunks", f"document_id == {quote(document_id)}")
         return doc
 

@@ -105,7 +105,7 @@ def _split_long(text: str, span: Span, budget: int, count: TokenCounter) -> list
             pieces.extend(_split_chars(text, w, budget, count))
         else:
             pieces.append(w)
-    return _pack(text, pieces, budget, 0, count, merge_only=True)
+    return [span for span, _ in _pack(text, pieces, budget, 0, count, merge_only=True)]
 
 
 def _split_chars(text: str, span: Span, budget: int, count: TokenCounter) -> list[Span]:
@@ -131,16 +131,19 @@ def _pack(
     overlap: int,
     count: TokenCounter,
     merge_only: bool = False,
-) -> list[Span]:
-    """Greedily group consecutive units into spans of at most ``budget`` tokens.
+    sizes: list[int] | None = None,
+) -> list[tuple[Span, int]]:
+    """Greedily group consecutive units into spans of at most ``budget`` tokens; each
+    span with its exact token count. ``sizes`` are the units' counts, if already known.
 
     With ``overlap`` > 0 the next group starts at the earliest unit whose tail of the
     previous group fits in ``overlap`` tokens (and always after the previous start).
     """
     if not units:
         return []
-    sizes = count([text[a:b] for a, b in units])
-    groups: list[Span] = []
+    if sizes is None:
+        sizes = count([text[a:b] for a, b in units])
+    groups: list[tuple[Span, int]] = []
     i = 0
     while i < len(units):
         j, total = i, 0
@@ -148,9 +151,14 @@ def _pack(
             total += sizes[j]
             j += 1
         # the estimate assumes token counts add up across whitespace; check it exactly
-        while j - i > 1 and count([text[units[i][0]:units[j - 1][1]]])[0] > budget:
+        exact = sizes[i]
+        while j - i > 1:
+            exact = count([text[units[i][0]:units[j - 1][1]]])[0]
+            if exact <= budget:
+                break
             j -= 1
-        groups.append((units[i][0], units[j - 1][1]))
+            exact = sizes[i]
+        groups.append(((units[i][0], units[j - 1][1]), exact))
         if j >= len(units):
             break
         nxt, tail = j, 0
@@ -169,16 +177,21 @@ def chunk_text(body: str, count: TokenCounter, budget: int, overlap: int = 0) ->
     if overlap >= budget:
         raise ValueError("overlap must be smaller than the budget")
     units: list[Span] = []
+    unit_sizes: list[int] = []
     spans = sentence_spans(body)
     sizes = count([body[a:b] for a, b in spans]) if spans else []
     for span, size in zip(spans, sizes, strict=True):
-        units.extend([span] if size <= budget else _split_long(body, span, budget, count))
-    groups = _pack(body, units, budget, overlap, count)
-    texts = [body[a:b] for a, b in groups]
-    n_tokens = count(texts) if texts else []
+        if size <= budget:
+            units.append(span)
+            unit_sizes.append(size)
+        else:
+            pieces = _split_long(body, span, budget, count)
+            units.extend(pieces)
+            unit_sizes.extend(count([body[a:b] for a, b in pieces]))
+    groups = _pack(body, units, budget, overlap, count, sizes=unit_sizes)
     return [
-        Chunk(ordinal=i, char_start=a, char_end=b, text=t, n_tokens=n)
-        for i, ((a, b), t, n) in enumerate(zip(groups, texts, n_tokens, strict=True))
+        Chunk(ordinal=i, char_start=a, char_end=b, text=body[a:b], n_tokens=n)
+        for i, ((a, b), n) in enumerate(groups)
     ]
 
 

@@ -66,10 +66,12 @@ class Settings(BaseSettings):
                     "backend": "embedded"}
         return data
 
-    threads: int = Field(0, ge=0, description="Intra-op threads for torch and FAISS; 0 = every "
-                         "core for ingest and eval, 1 per server process (so concurrent "
-                         "requests do not fight over cores).")
-    batch_size: int = Field(32, ge=1, description="Embedding batch size.")
+    threads: int = Field(0, ge=0, description="Threads for FAISS and the model: torch's intra-op "
+                         "threads, or the ONNX model calls run at once (each on one thread); "
+                         "0 = every core for ingest and eval, 1 per server process (so "
+                         "concurrent requests do not fight over cores).")
+    batch_size: int = Field(32, ge=1, description="Embedding batch size (torch runtime; the ONNX "
+                            "runtimes embed one text per call).")
     chunk_tokens: int = Field(222, ge=16, description="Chunk budget in model tokens (at most "
                               "the model's window, 254 for MiniLM, minus 32 for the title).")
     chunk_overlap: int = Field(40, ge=0, description="Overlap between chunks in model tokens.")

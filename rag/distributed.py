@@ -10,12 +10,13 @@ Data: tokenizer-driven chunking of the new and changed articles, then embedding 
 the store does not already hold.
 
 The result is the local ingest's, exactly: the same chunks, the same report, and the same
-vectors, which takes care. With the default ``onnx-int8`` runtime a text's vector depends on
-its batch-mates (dynamic int8 quantisation scales each batch's activations together: up to
-0.03 apart on the dev articles), so the driver forms the very model batches the local
-ingest would (per commit group, longest text first, ``batch_size`` at a time) and each Ray
-row is one of them. Groups are committed as soon as all their texts are back, as the local
-path commits every ``commit_every`` articles, so a crash loses at most the groups in flight.
+vectors. The ONNX runtimes embed one text per model call, so a vector does not depend on the
+texts beside it (dynamic int8 quantisation scales a call's activations together: in shared
+batches, vectors were up to 0.03 apart on the dev articles); the driver still forms the
+local ingest's batches (per commit group, longest text first, ``batch_size`` at a time) as
+the units of work, and each Ray row is one of them, so the torch runtime's batches match too.
+Groups are committed as soon as all their texts are back, as the local path commits every
+``commit_every`` articles, so a crash loses at most the groups in flight.
 
 Workers import ``rag``: on a real cluster every node needs this project installed (the same
 version, so the same chunking and model), and the ONNX export is built once per node.
@@ -133,9 +134,9 @@ class Group:
 
 
 def model_batches(texts: Sequence[str], size: int) -> list[list[int]]:
-    """The batches one ``embedder.encode(texts)`` call forms: longest text first, ``size`` at a
-    time, as OnnxEmbedder does. Only int8 vectors depend on their batch-mates (fp32 onnx ones
-    were bit-identical in any batch), so only its batching has to be mirrored exactly."""
+    """Units of work of ``size`` texts, longest text first, as sentence-transformers batches
+    them on torch. The ONNX runtimes embed each text alone, so for them any split gives the
+    same vectors; int8 vectors in a shared batch depended on their batch-mates."""
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     return [order[s:s + size] for s in range(0, len(order), size)]
 

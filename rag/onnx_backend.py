@@ -2,10 +2,13 @@
 
 The model's transformer is exported once to ONNX (with torch, from the local weights; nothing
 is downloaded) into a cache directory, and then run by onnxruntime with mean pooling and L2
-normalisation done in numpy, as sentence-transformers does. ``int8`` adds dynamic per-channel
-int8 quantisation of the weights: about 2x faster again, but the vectors change slightly, so
-it is a different model name (an index built with it refuses the fp32 model and vice versa);
-its quality on the dev split is in eval/README.md.
+normalisation done in numpy, as sentence-transformers does. Every text is its own model call
+on one thread, with ``threads`` calls at once: no padding, and each text's int8 activations
+are scaled by themselves, so its vector does not depend on what it is embedded with (on this
+machine's 2 cores: 1.35x the padded batches of 32 on a two-thread session). ``int8`` adds
+dynamic per-channel int8 quantisation of the weights: about 2x faster again, but the vectors
+change slightly, so it is a different model name (an index built with it refuses the fp32
+model and vice versa); its quality on the dev split is in eval/README.md.
 
 sentence-transformers' own ONNX backend needs ``optimum``, which cannot be installed beside
 sentence-transformers 6; exporting with ``torch.onnx`` needs only the ``onnx`` package.
@@ -18,6 +21,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +129,9 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
     """Tokenizer, token counting and truncation as the torch embedder; ``encode`` on ONNX."""
 
     def __init__(self, model: str, threads: int = 1, batch_size: int = 32, int8: bool = False):
+        # batch_size is the torch embedder's: here every text is its own model call
         super().__init__(model, device="cpu", threads=threads, batch_size=batch_size)
+        self._workers = max(1, threads)
         self._int8 = int8
         if int8:
             self.name += INT8_SUFFIX
@@ -154,7 +160,7 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
 
             path = self._model_file()
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self._threads
+            opts.intra_op_num_threads = 1  # calls run side by side instead (see encode)
             opts.inter_op_num_threads = 1
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             opts.log_severity_level = 3
@@ -180,12 +186,29 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.maximum(norms, 1e-12)
 
+    @property
+    def threads(self) -> int:
+        """Threads per model call: one (``threads`` calls run at once in ``encode``)."""
+        return 1
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Batches of similar length (little padding), in the caller's order."""
+        """One text per model call, ``threads`` calls at once (onnxruntime releases the GIL),
+        longest first so the threads finish together; vectors in the caller's order.
+
+        Measured on 400 dev chunks (~250 tokens, int8): one thread embeds 38 texts/s one at a
+        time against 29/s in padded batches of 32; two calls at once 72/s against 54/s for
+        batches of 32 on a two-thread session (two threads inside one call wait on each other
+        at every operator of a small model)."""
         self._load_model()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for start in range(0, len(order), self._batch_size):
-            idx = order[start:start + self._batch_size]
-            out[idx] = self._run([texts[i] for i in idx])
+        workers = min(self._workers, len(order))
+        if workers <= 1:
+            for i in order:
+                out[i] = self._run([texts[i]])[0]
+            return out
+        with ThreadPoolExecutor(workers, thread_name_prefix="onnx") as pool:
+            for i, vec in zip(order, pool.map(lambda i: self._run([texts[i]])[0], order),
+                              strict=True):
+                out[i] = vec
         return out

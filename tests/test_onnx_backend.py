@@ -35,12 +35,27 @@ def test_onnx_gives_the_torch_vectors(torch_vectors):
     assert float((vecs * torch_vectors).sum(axis=1).min()) > 0.99999
 
 
-def test_order_is_kept_across_length_sorted_batches():
+def test_order_is_kept_when_texts_run_longest_first():
     onnx = OnnxEmbedder("all-MiniLM-L6-v2", threads=1, batch_size=2)
     together = onnx.encode(TEXTS)
     alone = np.vstack([onnx.encode([t]) for t in TEXTS])
     np.testing.assert_allclose(together, alone, atol=1e-5)
     assert onnx.encode([]).shape == (0, 384)
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_a_vector_does_not_depend_on_its_neighbours_or_the_threads(int8):
+    """One text per model call: int8 activations are scaled per call, so with batches a
+    text's int8 vector changed with its batch-mates; now alone, in a list, on one thread or
+    on two, it is the same vector, bit for bit (what makes re-ingests and Ray reproducible)."""
+    texts = [*TEXTS, *(f"{t} number {i}." for i in range(12) for t in TEXTS[:2])]
+    two = OnnxEmbedder("all-MiniLM-L6-v2", threads=2, int8=int8)
+    one = OnnxEmbedder("all-MiniLM-L6-v2", threads=1, int8=int8)
+    assert two.threads == 1  # per model call; the two threads are two calls at once
+    together = two.encode(texts)
+    np.testing.assert_array_equal(together, one.encode(texts))
+    np.testing.assert_array_equal(together[::-1], two.encode(texts[::-1]))
+    np.testing.assert_array_equal(together[3], one.encode([texts[3]])[0])
 
 
 def test_int8_is_close_but_a_different_model(torch_vectors):

@@ -93,8 +93,11 @@ class Settings(BaseSettings):
                                "model too, not only by keywords.")
     source_hints: bool = Field(True, description="Use publishers named in the question.")
     date_hints: bool = Field(True, description="Use dates named in the question.")
-    max_per_doc: int = Field(2, ge=0, description="Chunks one article may place in the results "
-                             "before others (0 = no cap).")
+    doc_decay: float = Field(0.65, ge=0, le=1, description="Spread results over articles: "
+                             "an article's n-th chunk ranks by its score times this to the "
+                             "power n (1 = off; 0 = every article's best chunk first).")
+    max_per_doc: int = Field(0, ge=0, description="Chunks one article may place in the results "
+                             "before others' (0 = no cap; doc_decay already spreads them).")
     keyword_backend: Literal["bm25s", "fts5"] = Field(
         "bm25s", description="BM25 implementation: `bm25s` (in memory, rebuilt from the store "
         "when it changes; fastest) or `fts5` (SQLite's index inside the store).")

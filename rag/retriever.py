@@ -41,7 +41,8 @@ class RetrievalParams:
     clause_dense: bool = True  # search clauses densely too (each costs a model call)
     source_hints: bool = True
     date_hints: bool = True
-    max_per_doc: int = 2  # chunks one article may place in the results (0 = no cap)
+    doc_decay: float = 0.65  # the n-th chunk of an article ranks by score x doc_decay ** n
+    max_per_doc: int = 0  # chunks one article may place before all others' (0 = no cap)
     keyword_backend: str = "bm25s"  # in-memory bm25s, or "fts5" (SQLite, in the store)
 
 
@@ -54,17 +55,23 @@ def rrf(rankings: list[tuple[Ranking, float]], k: int = 60) -> Ranking:
     return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
-def cap_per_group(ranked: Ranking, group: dict[int, str], cap: int) -> Ranking:
-    """Keep the order, but at most ``cap`` items per group; the rest move to the end."""
-    if cap <= 0:
-        return ranked
+def diversify(ranked: Ranking, group: dict[int, str], decay: float = 1.0,
+              cap: int = 0) -> Ranking:
+    """Spread the results over articles: an article's n-th chunk (n = 0 for its best) ranks by
+    its score times ``decay ** n`` (a score <= 0 is divided instead, so it moves down too), and
+    past ``cap`` chunks per article (0 = no cap) the rest go to the end, in order. Scores are
+    kept as they were; ``decay`` 1 and ``cap`` 0 keep the ranking."""
     seen: dict[str, int] = {}
-    head, tail = [], []
-    for item in ranked:
-        g = group.get(item[0], "")
-        seen[g] = seen.get(g, 0) + 1
-        (head if seen[g] <= cap else tail).append(item)
-    return head + tail
+    keys: list[tuple[bool, float, int]] = []
+    for pos, (item, score) in enumerate(ranked):
+        g = group.get(item, "")
+        n = seen.get(g, 0)
+        seen[g] = n + 1
+        factor = decay ** n
+        adjusted = score * factor if score > 0 or factor == 0 else score / factor
+        keys.append((cap > 0 and n >= cap, -adjusted, pos))
+    keys.sort()
+    return [ranked[pos] for _, _, pos in keys]
 
 
 class QueryCache:
@@ -194,9 +201,9 @@ class Retriever:
                 if p.sentence_weight:
                     rankings.append((sentences, weight * p.sentence_weight))
             ranked = rrf(rankings, p.rrf_k)[: p.depth]
-        if p.max_per_doc:
-            ranked = cap_per_group(ranked, self.store.chunk_documents([i for i, _ in ranked]),
-                                   p.max_per_doc)
+        if p.max_per_doc or p.doc_decay != 1:
+            ranked = diversify(ranked, self.store.chunk_documents([i for i, _ in ranked]),
+                               p.doc_decay, p.max_per_doc)
         return ranked
 
     def search(self, question: str, k: int = 5, mode: Mode = "hybrid",

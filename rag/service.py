@@ -54,7 +54,8 @@ class Service:
             hint_weight=settings.hint_weight, clause_weight=settings.clause_weight,
             clause_dense=settings.clause_dense,
             source_hints=settings.source_hints,
-            date_hints=settings.date_hints, max_per_doc=settings.max_per_doc,
+            date_hints=settings.date_hints, doc_decay=settings.doc_decay,
+            max_per_doc=settings.max_per_doc,
             keyword_backend=settings.keyword_backend))
 
     @classmethod

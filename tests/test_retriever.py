@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.documents import Filters
-from rag.retriever import cap_per_group, rrf
+from rag.retriever import diversify, rrf
 
 
 def test_rrf_by_hand():
@@ -22,11 +22,30 @@ def test_rrf_weights_and_ties_break_by_id():
     assert [i for i, _ in rrf([(a, 2.0), (b, 1.0)])] == [5, 4]
 
 
-def test_cap_per_group_moves_extras_to_the_end():
+def test_a_hard_cap_moves_extras_to_the_end():
     ranked = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6), (5, 0.5)]
     group = {1: "a", 2: "a", 3: "a", 4: "b", 5: "a"}
-    assert [i for i, _ in cap_per_group(ranked, group, 2)] == [1, 2, 4, 3, 5]
-    assert cap_per_group(ranked, group, 0) == ranked
+    assert [i for i, _ in diversify(ranked, group, cap=2)] == [1, 2, 4, 3, 5]
+    assert diversify(ranked, group) == ranked
+    assert [i for i, _ in diversify(ranked, group, decay=0.0)] == [1, 4, 2, 3, 5]
+
+
+def test_each_further_chunk_of_an_article_is_discounted():
+    ranked = [(1, 1.0), (2, 0.9), (3, 0.8), (4, 0.6), (5, 0.5), (6, 0.45)]
+    group = {1: "a", 2: "a", 3: "a", 4: "b", 5: "c", 6: "b"}
+    # a: 1.0, 0.9 x 0.5 = 0.45, 0.8 x 0.25 = 0.2; b: 0.6, 0.45 x 0.5 = 0.225; c: 0.5
+    assert [i for i, _ in diversify(ranked, group, decay=0.5)] == [1, 4, 5, 2, 6, 3]
+    assert diversify(ranked, group, decay=0.5)[1] == (4, 0.6)  # scores are kept
+    # a tie keeps the earlier item first; the cap still applies after the discount
+    assert [i for i, _ in diversify(ranked, group, decay=0.5, cap=1)] == [1, 4, 5, 2, 6, 3]
+    assert [i for i, _ in diversify(ranked, group, decay=0.9, cap=2)] == [1, 2, 4, 5, 6, 3]
+
+
+def test_discounted_scores_at_or_below_zero_still_move_down():
+    ranked = [(1, 0.2), (2, -0.1), (3, -0.2)]
+    group = {1: "a", 2: "a", 3: "b"}
+    # item 2 is a's second chunk: -0.1 / 0.25 = -0.4 falls below b's -0.2
+    assert [i for i, _ in diversify(ranked, group, decay=0.25)] == [1, 3, 2]
 
 
 def test_every_mode_over_the_seed_index(seed_index, real_embedder):

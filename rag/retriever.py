@@ -9,6 +9,7 @@ evidence from several articles.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -67,11 +68,15 @@ def diversify(ranked: Ranking, group: dict[int, str], decay: float = 1.0,
         g = group.get(item, "")
         n = seen.get(g, 0)
         seen[g] = n + 1
-        factor = decay ** n
-        adjusted = score * factor if score > 0 or factor == 0 else score / factor
-        keys.append((cap > 0 and n >= cap, -adjusted, pos))
+        keys.append((cap > 0 and n >= cap, -_discounted(score, decay ** n), pos))
     keys.sort()
     return [ranked[pos] for _, _, pos in keys]
+
+
+def _discounted(score: float, factor: float) -> float:
+    if factor == 0:  # decay 0: after every article's best chunk, in their order
+        return -math.inf
+    return score * factor if score > 0 else score / factor  # either way, lower
 
 
 class QueryCache:

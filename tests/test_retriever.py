@@ -46,6 +46,9 @@ def test_discounted_scores_at_or_below_zero_still_move_down():
     group = {1: "a", 2: "a", 3: "b"}
     # item 2 is a's second chunk: -0.1 / 0.25 = -0.4 falls below b's -0.2
     assert [i for i, _ in diversify(ranked, group, decay=0.25)] == [1, 3, 2]
+    # decay 0: every article's best chunk first, however low its score
+    assert [i for i, _ in diversify([(1, 0.2), (2, 0.1), (3, -0.2)], group, decay=0.0)] \
+        == [1, 3, 2]
 
 
 def test_every_mode_over_the_seed_index(seed_index, real_embedder):

@@ -72,8 +72,9 @@ class Settings(BaseSettings):
                          "concurrent requests do not fight over cores).")
     batch_size: int = Field(32, ge=1, description="Embedding batch size (torch runtime; the ONNX "
                             "runtimes embed one text per call).")
-    chunk_tokens: int = Field(222, ge=16, description="Chunk budget in model tokens (at most "
-                              "the model's window, 254 for MiniLM, minus 32 for the title).")
+    chunk_tokens: int = Field(254, ge=16, description="Chunk budget in model tokens, at most "
+                              "the model's window (254 for MiniLM); an article's title (cut to "
+                              "32 tokens) comes off it, so chunk and title fit the window.")
     chunk_overlap: int = Field(40, ge=0, description="Overlap between chunks in model tokens.")
     commit_every: int = Field(64, ge=1, description="Articles per ingest transaction (a crash "
                               "loses at most the batch in flight).")

@@ -309,7 +309,7 @@ def ingest_with_ray(service: Service, articles: Sequence[Article],
     if name != service.embedder.name:
         raise RagError(f"Ray workers would embed with {name!r} (RAG_MODEL, RAG_RUNTIME) but "
                        f"this index is written with {service.embedder.name!r}")
-    budget = chunk_budget(service.embedder, settings.chunk_tokens)
+    budget = chunk_budget(service.embedder, settings.chunk_tokens, settings.chunk_overlap)
     report = IngestReport(rejected=list(rejected))
     todo = triage(store, articles, report)
 

@@ -20,8 +20,8 @@ from rag.embedding import Embedder
 from rag.errors import InvalidRequest, RejectedInput
 from rag.store import DocumentWrite, Store
 
-# Tokens kept for the title, which is prepended to the text that is embedded (never to the
-# stored passage), so a chunk plus its title always fits in what the model reads.
+# The title is prepended to the text that is embedded (never to the stored passage), cut to
+# this many tokens; its tokens come off its article's chunk budget, so the two always fit.
 TITLE_TOKENS = 32
 
 Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed in total)
@@ -47,14 +47,28 @@ class IngestReport:
                 "texts_embedded": self.texts_embedded, "texts_cached": self.texts_cached}
 
 
-def chunk_budget(embedder: Embedder, chunk_tokens: int) -> int:
-    room = embedder.max_tokens - TITLE_TOKENS
-    if chunk_tokens > room:
+def chunk_budget(embedder: Embedder, chunk_tokens: int, chunk_overlap: int = 0) -> int:
+    """The most tokens a chunk may have: ``chunk_tokens``, at most what the model reads. An
+    article's chunks get less when its title needs the room (``article_budget``)."""
+    if chunk_tokens > embedder.max_tokens:
         raise InvalidRequest(
-            f"chunk_tokens={chunk_tokens} is more than model {embedder.name!r} reads with its "
-            f"title ({embedder.max_tokens} tokens, {TITLE_TOKENS} kept for the title); "
-            f"use at most {room}")
+            f"chunk_tokens={chunk_tokens} is more than model {embedder.name!r} reads "
+            f"({embedder.max_tokens} tokens); use at most {embedder.max_tokens}")
+    smallest = min(chunk_tokens, embedder.max_tokens - TITLE_TOKENS)
+    if chunk_overlap >= smallest:
+        raise InvalidRequest(
+            f"chunk_overlap={chunk_overlap} must be smaller than the smallest chunk budget, "
+            f"{smallest} tokens (chunk_tokens={chunk_tokens}, or the model's "
+            f"{embedder.max_tokens} minus {TITLE_TOKENS} for a long title)")
     return chunk_tokens
+
+
+def article_budget(embedder: Embedder, budget: int, title: str) -> int:
+    """A chunk and its (truncated) title fit what the model reads: the title's tokens come
+    off the budget, so an article with a short title gets longer chunks (before 2026-11-26
+    every chunk left room for a 32-token title; see eval/README.md)."""
+    used = embedder.count_tokens([title])[0] if title else 0
+    return min(budget, embedder.max_tokens - used)
 
 
 def embed_text(title: str, passage: str) -> str:
@@ -68,8 +82,9 @@ def text_hash(model: str, text: str) -> str:
 
 def plan_article(article: Article, embedder: Embedder, budget: int,
                  overlap: int) -> tuple[list[Chunk], list[str]]:
-    chunks = chunk_text(article.body, embedder.count_tokens, budget, overlap)
     title = embedder.truncate(article.title, TITLE_TOKENS) if article.title else ""
+    chunks = chunk_text(article.body, embedder.count_tokens,
+                        article_budget(embedder, budget, title), overlap)
     return chunks, [embed_text(title, c.text) for c in chunks]
 
 
@@ -78,7 +93,7 @@ def ingest(store: Store, embedder: Embedder, articles: Sequence[Article], *,
            prune: bool = False, commit_every: int = 64,
            progress: Progress | None = None) -> IngestReport:
     """Bring the store in line with ``articles``; see the module docstring."""
-    budget = chunk_budget(embedder, chunk_tokens)
+    budget = chunk_budget(embedder, chunk_tokens, chunk_overlap)
     report = IngestReport(rejected=list(rejected))
     todo = triage(store, articles, report)
     planned = [(a, *plan_article(a, embedder, budget, chunk_overlap)) for a in todo]

@@ -107,3 +107,35 @@ def test_index_files_are_written(tmp_path: Path, hash_embedder):
     assert manifest["model"] == hash_embedder.name and manifest["documents"] == 2
     assert manifest["chunk_tokens"] == "60" and manifest["format_version"] == "1"
     assert len(list(tmp_path.glob("vectors-*.faiss"))) == 1
+
+
+def test_chunk_settings_the_model_cannot_read_are_refused(hash_embedder):
+    import pytest
+
+    from rag.errors import InvalidRequest
+    from rag.ingest import chunk_budget
+
+    assert chunk_budget(hash_embedder, 128, 40) == 128  # the whole window: titles come off it
+    with pytest.raises(InvalidRequest, match=r"chunk_tokens=129 is more than .*\(128 tokens\)"):
+        chunk_budget(hash_embedder, 129)
+    # a 32-token title leaves 96 of the 128: the overlap must fit in that
+    with pytest.raises(InvalidRequest, match="chunk_overlap=96 must be smaller .* 96 tokens"):
+        chunk_budget(hash_embedder, 128, 96)
+
+
+def test_a_chunk_and_its_title_always_fit_what_the_model_reads(real_embedder):
+    from rag.documents import Article
+    from rag.ingest import TITLE_TOKENS, chunk_budget, plan_article
+
+    body = " ".join(f"Sentence {i} says the missiles reached {i} kilometres." for i in range(200))
+    window = real_embedder.max_tokens
+    budget = chunk_budget(real_embedder, window, 40)
+    sizes = {}
+    for title in ("", "Short title", "A very long headline about " + "missiles and ranges " * 20):
+        chunks, texts = plan_article(Article(url="u", title=title, body=body), real_embedder,
+                                     budget, 40)
+        counts = real_embedder.count_tokens(texts)
+        assert max(counts) <= window  # nothing the model would cut off
+        assert max(c.n_tokens for c in chunks) > window - TITLE_TOKENS - 12  # and little room left
+        sizes[title[:5]] = max(c.n_tokens for c in chunks)
+    assert sizes[""] >= sizes["Short"] > sizes["A ver"]  # a shorter title leaves more room

@@ -50,7 +50,8 @@ def test_cli_verbs_on_milvus(tmp_path):
         "https://www.washingtonpost.com/")
     stats = rag("stats", "--check", "--json", env=env)
     assert stats.returncode == 0 and json.loads(stats.stdout)["consistent"] is True
-    assert json.loads(stats.stdout)["chunks"] == 13
+    written = json.loads(first.stdout)["chunks_written"]
+    assert written > 1 and json.loads(stats.stdout)["chunks"] == written
     rebuilt = rag("ingest", str(SEEDS), "--rebuild", "--json", env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert json.loads(rebuilt.stdout)["added"] == 1  # a fresh index

@@ -14,7 +14,6 @@ import time
 import uuid
 
 from fastapi import Request
-from starlette.middleware.base import BaseHTTPMiddleware
 
 from rag.errors import Forbidden, Unauthorized
 
@@ -40,22 +39,45 @@ def check_key(request: Request, keys: list[str]) -> None:
         raise Forbidden("the API key is not accepted")
 
 
-class RequestIds(BaseHTTPMiddleware):
+class RequestIds:
     """Echo the client's X-Request-ID (or a new one), log one line per request and count it
-    in the app's metrics (by route template, so ids in paths do not multiply series)."""
+    in the app's metrics (by route template, so ids in paths do not multiply series).
 
-    async def dispatch(self, request: Request, call_next):
-        given = request.headers.get("x-request-id", "")
+    A pure ASGI middleware: Starlette's BaseHTTPMiddleware costs a task and a memory stream
+    per request and re-buffers streamed responses. The time logged and counted runs until
+    the response is complete (for a stream, its last chunk)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"),
+                     "")
         rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        request.state.request_id = rid
+        scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
-        response = await call_next(request)
-        seconds = time.perf_counter() - started
-        response.headers["X-Request-ID"] = rid
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        telemetry = getattr(request.app.state, "telemetry", None)
-        if telemetry is not None:
-            telemetry.observe(request.method, route, response.status_code, seconds)
-        log.info("request_id=%s method=%s path=%s status=%d ms=%.1f", rid, request.method,
-                 request.url.path, response.status_code, seconds * 1000)
-        return response
+        status = 500  # what the client gets if the app fails before it responds
+
+        async def send_with_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", ())
+                           if k.lower() != b"x-request-id"]
+                message = {**message, "headers": [*headers, (b"x-request-id", rid.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            app = scope.get("app")
+            telemetry = getattr(app.state, "telemetry", None) if app is not None else None
+            if telemetry is not None:
+                telemetry.observe(scope["method"], route, status, seconds)
+            log.info("request_id=%s method=%s path=%s status=%d ms=%.1f", rid, scope["method"],
+                     scope["path"], status, seconds * 1000)

@@ -91,7 +91,9 @@ class LexicalIndex:
             sent_doc.append(docs[doc])
             owners.append(chunks)
         self.sent_doc = np.array(sent_doc, dtype=np.int64)
-        self._owners = owners
+        # sentence s lies whole in the chunks at positions _owner_pos[_owner_ptr[s]:_owner_ptr[s+1]]
+        self._owner_ptr = np.cumsum([0, *map(len, owners)], dtype=np.int64)
+        self._owner_pos = np.array([p for o in owners for p in o], dtype=np.int64)
         self._sentences = _bm25(sent_tokens) if sent_tokens else None
 
     def __len__(self) -> int:
@@ -156,12 +158,16 @@ class LexicalIndex:
         if docs is not None:
             n_docs = int(self.chunk_doc.max()) + 1 if len(self.chunk_doc) else 1
             scores = self._keep(scores, self._flags(n_docs, docs)[self.sent_doc])
-        keep = None if allowed is None else frozenset(allowed.tolist())
-        best: dict[int, float] = {}
-        for s in self._top(scores, 2 * k):  # best first, so the first score a chunk gets is its max
-            for pos in self._owners[s]:
-                cid = int(self.chunk_ids[pos])
-                if keep is None or cid in keep:
-                    best.setdefault(cid, float(scores[s]))
-        ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
-        return ranked[:k]
+        top = self._top(scores, 2 * k)  # best first
+        starts, counts = self._owner_ptr[top], np.diff(self._owner_ptr)[top]
+        # every (sentence, owning chunk) pair, in that order, without a Python loop
+        pairs = np.arange(counts.sum()) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
+        pos, pair_scores = self._owner_pos[pairs], np.repeat(scores[top], counts)
+        if allowed is not None:
+            keep = self._flags(len(self.chunk_ids), self._positions(allowed))[pos]
+            pos, pair_scores = pos[keep], pair_scores[keep]
+        # a chunk's first pair holds its best sentence's score
+        ids, first = np.unique(self.chunk_ids[pos], return_index=True)
+        best = pair_scores[first]
+        order = np.lexsort((ids, -best))[:k]
+        return [(int(i), float(b)) for i, b in zip(ids[order], best[order], strict=True)]

@@ -87,6 +87,38 @@ def test_sentence_search_ranks_the_chunk_holding_the_best_sentence(svc):
     assert "190 miles" in top["text"]
 
 
+def test_sentence_search_equals_the_plain_loop(tmp_path, hash_embedder):
+    """The vectorised bookkeeping against the obvious loop: the best 2k sentences, best
+    first; each chunk that holds one whole (and is allowed) takes the first score it sees."""
+    svc = open_service(tmp_path, hash_embedder, chunk_tokens=24, chunk_overlap=12)
+    svc.ingest_articles([article(i, " ".join(BODIES[i:] + BODIES[:i]),
+                                 source="Other Wire" if i == 3 else "Example News")
+                         for i in range(len(BODIES))])
+    store = svc.store
+    lex = store.lexical()
+    owners = [lex._owner_pos[a:b].tolist()
+              for a, b in zip(lex._owner_ptr[:-1], lex._owner_ptr[1:], strict=True)]
+    assert sum(map(len, owners)) > len(owners)  # some sentences lie in two chunks (overlap)
+    every = np.array(sorted(lex.chunk_ids.tolist()), dtype=np.int64)
+    for allowed in (None, store.allowed_chunk_ids(Filters(sources=("Other Wire",))),
+                    every[::2], np.zeros(0, np.int64)):
+        for q in ("committee budget vote", "range missiles budget", "the jury trial", "zebra"):
+            for k in (1, 2, 3, 10):
+                scores = lex._scores(lex._sentences, q, k)
+                expected: dict[int, float] = {}
+                if scores is not None:
+                    if allowed is not None:
+                        docs = set(lex.chunk_doc[np.isin(lex.chunk_ids, allowed)].tolist())
+                        scores = np.where(np.isin(lex.sent_doc, list(docs)), scores, 0.0)
+                    for s in lex._top(scores, 2 * k):
+                        for pos in owners[s]:
+                            cid = int(lex.chunk_ids[pos])
+                            if allowed is None or cid in set(allowed.tolist()):
+                                expected.setdefault(cid, float(scores[s]))
+                want = sorted(expected.items(), key=lambda item: (-item[1], item[0]))[:k]
+                assert lex.sentence_search(q, k, allowed) == want, (q, k, allowed)
+
+
 def test_agrees_with_fts5_on_the_top_result(svc):
     store = svc.store
     for q in ["committee budget vote", "criminal trial jury", "missiles range"]:

@@ -93,6 +93,7 @@ class LexicalIndex:
         self.sent_doc = np.array(sent_doc, dtype=np.int64)
         # sentence s lies whole in the chunks at positions _owner_pos[_owner_ptr[s]:_owner_ptr[s+1]]
         self._owner_ptr = np.cumsum([0, *map(len, owners)], dtype=np.int64)
+        self._owner_count = np.diff(self._owner_ptr)
         self._owner_pos = np.array([p for o in owners for p in o], dtype=np.int64)
         self._sentences = _bm25(sent_tokens) if sent_tokens else None
 
@@ -159,7 +160,7 @@ class LexicalIndex:
             n_docs = int(self.chunk_doc.max()) + 1 if len(self.chunk_doc) else 1
             scores = self._keep(scores, self._flags(n_docs, docs)[self.sent_doc])
         top = self._top(scores, 2 * k)  # best first
-        starts, counts = self._owner_ptr[top], np.diff(self._owner_ptr)[top]
+        starts, counts = self._owner_ptr[top], self._owner_count[top]
         # every (sentence, owning chunk) pair, in that order, without a Python loop
         pairs = np.arange(counts.sum()) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
         pos, pair_scores = self._owner_pos[pairs], np.repeat(scores[top], counts)

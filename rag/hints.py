@@ -26,10 +26,12 @@ def _normal(text: str) -> str:
 
 def mentioned_sources(question: str, sources: Iterable[str]) -> list[str]:
     """Known source names that occur in the question as whole words, longest first, no
-    name that is only part of a longer one found (so 'Fortune' inside nothing else)."""
+    name that is only part of a longer one found (so 'Fortune' inside nothing else); names of
+    one length in alphabetical order, so the searches, and the float sums that fuse them, come
+    in the same order in every process (a set's order changes with Python's hash seed)."""
     q = f" {_normal(question)} "
     found: list[str] = []
-    for name in sorted(set(sources), key=len, reverse=True):
+    for name in sorted(set(sources), key=lambda s: (-len(s), s)):
         n = _normal(name)
         if len(n) < 3 or f" {n} " not in q:
             continue

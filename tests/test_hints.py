@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 
 from rag.hints import around, mentioned_dates, mentioned_sources, source_clauses
@@ -15,6 +17,15 @@ def test_sources_are_found_as_whole_words_with_punctuation_variants():
          "Entertainment and cbssports.com, unlike the Vergeish blog or the stage?")
     assert mentioned_sources(q, SOURCES) == ["The Independent - Life and Style",
                                              "FOX News - Entertainment", "CBSSports.com"]
+
+
+def test_the_order_does_not_depend_on_the_hash_seed():
+    """Equal-length names ("Fortune", "The Age") come in one order in every process."""
+    code = ("from rag.hints import mentioned_sources; import sys; "
+            f"print(mentioned_sources('Did Fortune or The Age report it first?', {SOURCES!r}))")
+    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": str(seed)}).stdout for seed in range(6)}
+    assert seen == {"['Fortune', 'The Age']\n"}
 
 
 def test_no_sources():

@@ -42,7 +42,8 @@ def best_sentence(question: str, text: str, offset: int = 0) -> Span | None:
     wanted = set(terms(question))
     best: tuple[float, int, int] | None = None
     for start, end, words in passage_sentences(text):
-        score = sum(math.log(1 + len(w)) for w in wanted & words)
+        # fsum: a set's order changes with the hash seed, a correctly rounded sum does not
+        score = math.fsum(math.log(1 + len(w)) for w in wanted & words)
         if best is None or score > best[0]:
             best = (score, start, end)
     if best is None:
@@ -94,14 +95,14 @@ def compose_answer(question: str, passages: list[Passage]) -> Answer | None:
     wanted = set(terms(question))
     if not wanted or not passages:
         return None
-    total = sum(_weight(t) for t in wanted)
+    total = math.fsum(_weight(t) for t in wanted)  # fsum: see best_sentence
     candidates: list[tuple[float, int, str]] = []
     for p in passages[:ANSWER_PASSAGES]:
         for start, end, words in passage_sentences(p.text):
             sentence = p.text[start:end]
             shared = wanted & words
             if shared and len(sentence) >= 20:
-                score = sum(_weight(t) for t in shared) / total
+                score = math.fsum(_weight(t) for t in shared) / total
                 candidates.append((score - 0.02 * (p.rank - 1), p.rank, sentence))
     candidates.sort(key=lambda c: (-c[0], c[1]))
     chosen: list[tuple[int, str]] = []

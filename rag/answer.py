@@ -10,7 +10,7 @@ from rag.chunking import sentence_spans
 from rag.documents import Answer, AnswerSentence, Passage, Span
 
 # words, keeping hyphenated compounds whole ("longer-range") and possessives ("kyiv's")
-_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*(?:['’][a-z]+)?")
+WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*(?:['’][a-z]+)?")
 STOPWORDS = frozenset("""
 a about above after again against all am an and any are as at be because been before being
 below between both but by can did do does doing down during each few for from further had
@@ -24,7 +24,7 @@ says according
 
 
 def terms(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    return [w for w in WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -2,8 +2,9 @@
 
 The default keyword backend. SQLite FTS5 (rag/keyword.py) stays the durable keyword index
 inside the store and the alternative backend; this one is derived from the store like the
-FAISS index (rebuilt when the generation changes) and answers a query in well under a
-millisecond at the dev-corpus size instead of several milliseconds. Tokens: the answer
+FAISS index (caught up with each write by a segment, rebuilt in the back: rag/segments.py)
+and answers a query in well under a millisecond at the dev-corpus size instead of several
+milliseconds. Tokens: the answer
 module's content words (hyphenated compounds whole, stopwords out), Porter2-stemmed by
 PyStemmer. A chunk's document is its text plus its title and metadata (publisher, domain,
 authors, month and year), as the FTS5 index has them; sentences are indexed alone.
@@ -11,34 +12,43 @@ authors, month and year), as the FTS5 index has them; sentences are indexed alon
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 
 from rag import keyword
-from rag.answer import terms
+from rag.answer import STOPWORDS, WORD
 
 K1 = 1.2  # as SQLite FTS5 and Lucene
 B = 0.75
 
 
 class Tokenizer:
+    """The answer module's content words, Porter2-stemmed; each distinct word is looked up
+    (stopword or stem) once per process, then read from a dict."""
+
     def __init__(self):
         import Stemmer
 
         self._stem = Stemmer.Stemmer("english")
-        self._cache: dict[str, str] = {}
+        self._cache: dict[str, str] = {}  # word -> its stem, "" for a stopword
 
     def __call__(self, text: str) -> list[str]:
-        out = []
-        for word in terms(text):
-            stem = self._cache.get(word)
-            if stem is None:
-                stem = self._cache[word] = self._stem.stemWord(word)
-            out.append(stem)
-        return out
+        words = WORD.findall(text.lower())
+        cache = self._cache
+        try:
+            stems = [cache[w] for w in words]
+        except KeyError:
+            for w in words:
+                if w not in cache:
+                    cache[w] = "" if w in STOPWORDS else self._stem.stemWord(w)
+            stems = [cache[w] for w in words]
+        return [s for s in stems if s]
 
 
 def _bm25(docs: Iterable[list[str]]):
@@ -55,47 +65,139 @@ def meta_words(source: str, domain: str, author: str | None, published: str | No
     return keyword.meta_words(source, domain, author, day, iso=False)
 
 
-class LexicalIndex:
-    """BM25 over the chunks (text, title, metadata) and over the sentences of one generation."""
+@dataclass(frozen=True)
+class Stats:
+    """What BM25 weighs a term by in one index: its document count, mean document length
+    and each term's document frequency (bm25s's vocabulary and postings)."""
 
-    def __init__(self, db: sqlite3.Connection):
-        self.tokenize = Tokenizer()
+    n: int
+    avgdl: float
+    vocab: dict[str, int]
+    df: np.ndarray
+
+    @classmethod
+    def of(cls, index, lengths: np.ndarray) -> Stats:
+        if index is None:
+            return cls(0, 1.0, {}, np.zeros(0, dtype=np.int64))
+        return cls(int(index.scores["num_docs"]), float(lengths.mean()), index.vocab_dict,
+                   np.diff(index.scores["indptr"]))
+
+    def idf(self, tokens: list[str]) -> np.ndarray:
+        """Lucene's idf, as bm25s computes it: ln(1 + (N - df + 0.5) / (df + 0.5))."""
+        ids = np.array([self.vocab.get(t, -1) for t in tokens], dtype=np.int64)
+        known = (ids >= 0) & (ids < len(self.df))
+        df = np.where(known, self.df[np.where(known, ids, 0)] if len(self.df) else 0, 0)
+        return np.log(1 + (self.n - df + 0.5) / (df + 0.5))
+
+
+class Weighted:
+    """BM25 scores of a few documents weighed with another index's ``Stats``, in bm25s's
+    form (Lucene: idf * tf / (tf + k1 (1 - b + b len / avg))) and with its ``get_scores``."""
+
+    def __init__(self, docs: list[list[str]], stats: Stats):
+        from scipy import sparse
+
+        vocab: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        tfs: list[int] = []
+        for i, tokens in enumerate(docs):
+            for token, tf in Counter(tokens).items():
+                rows.append(i)
+                cols.append(vocab.setdefault(token, len(vocab)))
+                tfs.append(tf)
+        r, c = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
+        tf = np.array(tfs, dtype=np.float64)
+        lengths = np.array([len(d) for d in docs], dtype=np.float64)
+        norm = K1 * (1 - B + B * lengths[r] / max(stats.avgdl, 1e-9))
+        data = stats.idf(list(vocab))[c] * tf / (tf + norm)
+        self.vocab = vocab
+        self.matrix = sparse.csc_matrix((data.astype(np.float32), (r, c)),
+                                        shape=(len(docs), len(vocab)))
+
+    def get_scores(self, tokens: list[str]) -> np.ndarray:
+        ids = [self.vocab[t] for t in tokens if t in self.vocab]
+        if not ids:
+            return np.zeros(self.matrix.shape[0], dtype=np.float32)
+        return np.asarray(self.matrix[:, ids].sum(axis=1), dtype=np.float32).ravel()
+
+
+class _Holders:
+    """The chunks of one article (``(start, end, position)`` by start) that hold a span whole;
+    chunks that also end in order (as the chunker makes them) are found by bisection."""
+
+    def __init__(self, chunks: Iterable[tuple[int, int, int]]):
+        self.chunks = list(chunks)
+        self.starts = [a for a, _, _ in self.chunks]
+        self.ends = [b for _, b, _ in self.chunks]
+        self.ordered = all(x <= y for x, y in zip(self.ends, self.ends[1:], strict=False))
+
+    def __call__(self, start: int, end: int) -> list[int]:
+        if not self.ordered:
+            return [p for a, b, p in self.chunks if a <= start and end <= b]
+        lo = bisect.bisect_left(self.ends, end)  # the first chunk ending at or after it
+        hi = bisect.bisect_right(self.starts, start)  # past the last one starting before it
+        return [p for _, _, p in self.chunks[lo:hi]]
+
+
+class LexicalIndex:
+    """BM25 over the chunks (text, title, metadata) and over the sentences of one generation:
+    all of the store's chunks (a base, scored by bm25s), or only those written after
+    generation ``since``, scored with a base's statistics (``stats``) so that the two
+    indexes' scores add up (a segment: rag/segments.py)."""
+
+    def __init__(self, db: sqlite3.Connection, since: int | None = None,
+                 stats: tuple[Stats, Stats] | None = None, tokenize: Tokenizer | None = None):
+        self.tokenize = tokenize or Tokenizer()
+        where, args = ("WHERE c.generation > ? ", (since,)) if since is not None else ("", ())
         rows = db.execute(
             "SELECT c.id, c.text, d.title, d.source, d.domain, d.author, d.published_date, "
             "c.document_id, c.char_start, c.char_end FROM chunks c "
-            "JOIN documents d ON d.document_id = c.document_id ORDER BY c.document_id, "
-            "c.char_start").fetchall()
-        self.chunk_ids = np.array([r[0] for r in rows], dtype=np.int64)
+            f"JOIN documents d ON d.document_id = c.document_id {where}"
+            "ORDER BY c.document_id, c.char_start", args)
+        ids: list[int] = []
+        chunk_tokens: list[list[str]] = []
+        spans: dict[str, list[tuple[int, int, int]]] = {}  # document -> its chunks in order
+        for r in rows:  # streamed: no chunk's text is kept
+            spans.setdefault(r[7], []).append((r[8], r[9], len(ids)))
+            ids.append(r[0])
+            chunk_tokens.append(self.tokenize(f"{r[1]} {r[2]} {meta_words(*r[3:7])}"))
+        self.chunk_ids = np.array(ids, dtype=np.int64)
         self._order = np.argsort(self.chunk_ids)
         self._sorted_ids = self.chunk_ids[self._order]
-        docs = {d: i for i, d in enumerate(dict.fromkeys(r[7] for r in rows))}
-        self.chunk_doc = np.array([docs[r[7]] for r in rows], dtype=np.int64)
-        chunk_tokens = [self.tokenize(f"{r[1]} {r[2]} {meta_words(*r[3:7])}") for r in rows]
+        self.chunk_doc = np.repeat(np.arange(len(spans), dtype=np.int64),
+                                   [len(c) for c in spans.values()])
         self.chunk_lengths = np.array([len(t) for t in chunk_tokens], dtype=np.float64)
-        self._chunks = _bm25(chunk_tokens) if rows else None
         # sentences, each mapped to the chunks that contain it whole
-        by_doc: dict[str, list[tuple[int, int, int]]] = {}
-        for pos, r in enumerate(rows):
-            by_doc.setdefault(r[7], []).append((r[8], r[9], pos))
         sent_tokens: list[list[str]] = []
         sent_doc: list[int] = []
         owners: list[list[int]] = []
-        bodies = db.execute("SELECT s.document_id, s.char_start, s.char_end, d.body FROM "
-                            "sentences s JOIN documents d ON d.document_id = s.document_id "
-                            "ORDER BY s.document_id, s.char_start")
-        for doc, start, end, body in bodies:
-            chunks = [p for a, b, p in by_doc.get(doc, ()) if a <= start and end <= b]
-            if not chunks:
-                continue
-            sent_tokens.append(self.tokenize(body[start:end]))
-            sent_doc.append(docs[doc])
-            owners.append(chunks)
+        for doc, (document_id, chunks) in enumerate(spans.items()):
+            body = db.execute("SELECT body FROM documents WHERE document_id = ?",
+                              (document_id,)).fetchone()[0]
+            holders = _Holders(chunks)
+            for start, end in db.execute("SELECT char_start, char_end FROM sentences WHERE "
+                                         "document_id = ? ORDER BY char_start", (document_id,)):
+                held = holders(start, end)
+                if held:
+                    sent_tokens.append(self.tokenize(body[start:end]))
+                    sent_doc.append(doc)
+                    owners.append(held)
         self.sent_doc = np.array(sent_doc, dtype=np.int64)
         # sentence s lies whole in the chunks at positions _owner_pos[_owner_ptr[s]:_owner_ptr[s+1]]
         self._owner_ptr = np.cumsum([0, *map(len, owners)], dtype=np.int64)
         self._owner_count = np.diff(self._owner_ptr)
         self._owner_pos = np.array([p for o in owners for p in o], dtype=np.int64)
-        self._sentences = _bm25(sent_tokens) if sent_tokens else None
+        sent_lengths = np.array([len(t) for t in sent_tokens], dtype=np.float64)
+        if stats is None:
+            self._chunks = _bm25(chunk_tokens) if ids else None
+            self._sentences = _bm25(sent_tokens) if sent_tokens else None
+            self.stats = (Stats.of(self._chunks, self.chunk_lengths),
+                          Stats.of(self._sentences, sent_lengths))
+        else:
+            self._chunks = Weighted(chunk_tokens, stats[0]) if ids else None
+            self._sentences = Weighted(sent_tokens, stats[1]) if sent_tokens else None
+            self.stats = stats
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
@@ -139,18 +241,28 @@ class LexicalIndex:
         flags[positions] = True
         return flags
 
-    def search(self, question: str, k: int,
-               allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top ``k`` (chunk id, BM25 score) among the ``allowed`` chunk ids (None = all)."""
+    def search(self, question: str, k: int, allowed: np.ndarray | None = None,
+               dropped: Dropped | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` (chunk id, BM25 score) among the ``allowed`` chunk ids (None = all),
+        less the ``dropped`` ones."""
         scores = self._scores(self._chunks, question, k)
         if scores is None:
             return []
-        if allowed is not None:
-            scores = self._keep(scores, self._flags(len(scores), self._positions(allowed)))
+        keep = self._chunk_mask(allowed, dropped)
+        if keep is not None:
+            scores = self._keep(scores, keep)
         return [(int(self.chunk_ids[p]), float(scores[p])) for p in self._top(scores, k)]
 
-    def sentence_search(self, question: str, k: int,
-                        allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def _chunk_mask(self, allowed: np.ndarray | None,
+                    dropped: Dropped | None) -> np.ndarray | None:
+        keep = None if allowed is None else self._flags(len(self.chunk_ids),
+                                                        self._positions(allowed))
+        if dropped is not None:
+            keep = dropped.chunks if keep is None else keep & dropped.chunks
+        return keep
+
+    def sentence_search(self, question: str, k: int, allowed: np.ndarray | None = None,
+                        dropped: Dropped | None = None) -> list[tuple[int, float]]:
         """Chunks ranked by the BM25 score of the best-matching sentence they contain."""
         scores = self._scores(self._sentences, question, k)
         if scores is None:
@@ -159,16 +271,33 @@ class LexicalIndex:
         if docs is not None:
             n_docs = int(self.chunk_doc.max()) + 1 if len(self.chunk_doc) else 1
             scores = self._keep(scores, self._flags(n_docs, docs)[self.sent_doc])
+        if dropped is not None:
+            scores = self._keep(scores, dropped.sentences)
         top = self._top(scores, 2 * k)  # best first
         starts, counts = self._owner_ptr[top], self._owner_count[top]
         # every (sentence, owning chunk) pair, in that order, without a Python loop
         pairs = np.arange(counts.sum()) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
         pos, pair_scores = self._owner_pos[pairs], np.repeat(scores[top], counts)
-        if allowed is not None:
-            keep = self._flags(len(self.chunk_ids), self._positions(allowed))[pos]
-            pos, pair_scores = pos[keep], pair_scores[keep]
+        keep = self._chunk_mask(allowed, dropped)
+        if keep is not None:
+            pos, pair_scores = pos[keep[pos]], pair_scores[keep[pos]]
         # a chunk's first pair holds its best sentence's score
         ids, first = np.unique(self.chunk_ids[pos], return_index=True)
         best = pair_scores[first]
         order = np.lexsort((ids, -best))[:k]
         return [(int(i), float(b)) for i, b in zip(ids[order], best[order], strict=True)]
+
+
+class Dropped:
+    """What of a ``LexicalIndex`` is gone from the store (deleted since it was built): a mask
+    of its chunks to keep, and of its sentences (kept while any chunk holding them is)."""
+
+    def __init__(self, index: LexicalIndex, removed: np.ndarray):
+        gone = index._positions(removed)
+        self.count = len(gone)
+        self.chunks = ~index._flags(len(index), gone)
+        if len(index._owner_pos):
+            alive = self.chunks[index._owner_pos].astype(np.int64)
+            self.sentences = np.add.reduceat(alive, index._owner_ptr[:-1]) > 0
+        else:
+            self.sentences = np.zeros(0, dtype=bool)

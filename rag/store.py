@@ -29,7 +29,7 @@ import numpy as np
 from rag import keyword, vectorfiles
 from rag.documents import Article, Chunk, Filters, domain_of
 from rag.errors import IndexMismatch, NotFound
-from rag.lexical import LexicalIndex
+from rag.segments import LexicalSegments, LexicalView
 from rag.tables import FORMAT_VERSION, SCHEMA
 from rag.vectors import IVF_MIN, VectorIndex
 
@@ -96,8 +96,7 @@ class Store:
         self._vectors: VectorIndex | None = None
         self._vectors_gen = -1
         self._files = vectorfiles.VectorFiles(self.dir)
-        self._lex_lock = threading.Lock()
-        self._lexical: tuple[int, LexicalIndex] | None = None
+        self._lexical = LexicalSegments(self._read, self.close)
         self._allowed: dict[tuple[int, Filters], np.ndarray] = {}
 
     # ------------------------------------------------------------ opening
@@ -387,29 +386,11 @@ class Store:
             return self.sentence_search(question, k, filters)
         return self.lexical().sentence_search(question, k, self.allowed_chunk_ids(filters))
 
-    def lexical(self) -> LexicalIndex:
-        """The in-memory BM25 index (bm25s), rebuilt when the store's generation changes.
-
-        One caller rebuilds it; while it does, other callers get the previous index instead
-        of waiting (a rebuild takes seconds at the dev-corpus size and writes can come every
-        few seconds): their keyword rankings may miss the newest chunks for that long, and
-        chunks deleted meanwhile are dropped when passages are read from the store."""
-        current = self._lexical
-        gen = self.generation
-        if current is not None and current[0] == gen:
-            return current[1]
-        if current is not None and not self._lex_lock.acquire(blocking=False):
-            return current[1]  # another thread is rebuilding
-        if current is None:
-            self._lex_lock.acquire()
-        try:
-            if self._lexical is None or self._lexical[0] < gen:
-                with self._read() as db:
-                    built_gen = int(self._meta(db)["generation"])
-                    self._lexical = (built_gen, LexicalIndex(db))
-            return self._lexical[1]
-        finally:
-            self._lex_lock.release()
+    def lexical(self) -> LexicalView:
+        """The in-memory BM25 index (bm25s) at the store's current generation: built on first
+        use, then caught up with each write by a small segment, and rebuilt in a background
+        thread when the segments grow (rag/segments.py)."""
+        return self._lexical.view(self.generation)
 
     def keyword_search(self, question: str, k: int,
                        filters: Filters) -> list[tuple[int, float]]:

@@ -49,7 +49,7 @@ def test_tokens_are_stemmed_content_words_with_compounds_whole():
 
 
 def test_bm25_ranks_and_scores_like_the_formula(svc):
-    lex = svc.store.lexical()
+    lex = svc.store.lexical().base
     assert len(lex) == svc.store.counts()["chunks"]
     ranked = lex.search("committee budget vote", 10)
     assert docs_of(svc.store, ranked)[0] == "2"  # all three words
@@ -95,7 +95,7 @@ def test_sentence_search_equals_the_plain_loop(tmp_path, hash_embedder):
                                  source="Other Wire" if i == 3 else "Example News")
                          for i in range(len(BODIES))])
     store = svc.store
-    lex = store.lexical()
+    lex = store.lexical().base
     owners = [lex._owner_pos[a:b].tolist()
               for a, b in zip(lex._owner_ptr[:-1], lex._owner_ptr[1:], strict=True)]
     assert sum(map(len, owners)) > len(owners)  # some sentences lie in two chunks (overlap)

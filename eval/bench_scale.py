@@ -889,6 +889,14 @@ def report(results: list[dict], meta: dict, target: float) -> str:
 # ---------------------------------------------------------------- CLI
 
 
+def add_generator_args(ap: argparse.ArgumentParser) -> None:
+    """The vector generator's knobs (``make_vectors``) and the seed of every stream."""
+    ap.add_argument("--mix", type=int, default=3)
+    ap.add_argument("--alpha", type=float, default=0.5)
+    ap.add_argument("--noise", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=0)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -905,10 +913,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="other queries, which choose efSearch / nprobe")
     ap.add_argument("--basis", type=Path, default=Path("/tmp/dev222/rag.sqlite3"),
                     help="rag.sqlite3 whose embeddings table is the basis (and chunks the vocab)")
-    ap.add_argument("--mix", type=int, default=3)
-    ap.add_argument("--alpha", type=float, default=0.5)
-    ap.add_argument("--noise", type=float, default=0.01)
-    ap.add_argument("--seed", type=int, default=0)
+    add_generator_args(ap)
     ap.add_argument("--recall-target", type=float, default=0.95)
     ap.add_argument("--words", type=int, nargs=2, default=[40, 80], metavar=("MIN", "MAX"))
     ap.add_argument("--no-fts", action="store_true", help="skip the SQLite / FTS5 part")

@@ -1,0 +1,361 @@
+"""Whole-service scale benchmark: rag's own store and read path at N synthetic chunks.
+
+    # ~100k chunks, about 10 minutes here
+    nice -n 10 .venv/bin/python eval/bench_service_scale.py --chunks 100000 \
+        --json /tmp/svc-scale/100k.json
+    # 1M chunks: an hour or more, ~15 GB under --workdir
+    nice -n 10 .venv/bin/python eval/bench_service_scale.py --chunks 1000000
+
+``eval/bench_scale.py`` measures each layer alone (FAISS, FTS5, bm25s over chunk text); this
+script measures what ``rag serve`` holds and does at that size, with every layer at once.
+
+*Build* (a subprocess): ``Store.open(create=True)`` with the default settings' parameters, then
+synthetic articles written through ``Store.write`` in batches of ``--batch`` articles, as
+``rag ingest`` writes them (documents, chunks, sentences, FTS5, stored embeddings), and
+``Store.save_vectors()`` (an IVF index from 500k vectors, as ``rag ingest`` saves it). The
+model is not run: each chunk's vector comes from ``bench_scale.py``'s generator (sparse
+mixtures of real MiniLM chunk embeddings from ``--basis``, plus noise). Reported: time, peak
+RSS, bytes on disk.
+
+Articles imitate the dev corpus (375 articles: 12 chunks, ~97 sentences, ~10,300 characters
+an article; 41 publishers): ``--chunks-per-article`` (12) chunks of ``--sentences`` (8)
+sentences of 12-24 words, consecutive chunks sharing one sentence (the overlap), words drawn
+from a Zipf distribution over the dev corpus's vocabulary (``bench_scale.load_vocab``); title
+8 words; publisher drawn with the dev corpus's publisher frequencies; an author from 2,000;
+a date in September-December 2023.
+
+*Serve* (another subprocess, nothing shared but the files): ``Service.open(serving=True)``
+as ``rag serve`` opens it, the same warm-up question (which loads the FAISS file and builds the
+in-memory BM25 index of chunks and sentences), ``gc.freeze``; then ``Service.ask(k=10,
+hybrid, answer on)`` over ``--questions`` synthetic questions, the real model embedding them
+(one thread, as the server). A third of the questions name no publisher, a third one, a third
+two (so the filtered searches of the hints run, as for MultiHop-RAG's questions): 8-14 content
+words each. Reported: time to ready, RSS after warm-up and peak, p50/p99 per question, and
+what a write costs at that size: one new article through ``Store.write`` + ``save_vectors``,
+then the next question (the first after a write rebuilds the BM25 index; others meanwhile
+use the previous one) and the one after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_scale import (  # noqa: E402
+    STOP_HEAD,
+    _rng,
+    add_generator_args,
+    current_rss_mb,
+    load_basis,
+    load_vocab,
+    log,
+    make_vectors,
+    pctl,
+    peak_rss_mb,
+    sample_words,
+    zipf_cdf,
+)
+
+VOCAB = 200_000
+STREAM_ARTICLES, STREAM_VECTORS, STREAM_QUESTIONS = 10, 11, 12
+AUTHORS = 2_000
+
+
+def publishers(basis: Path) -> tuple[list[str], np.ndarray]:
+    """The dev corpus's publishers and their frequencies (a few stand-ins without it)."""
+    import sqlite3
+
+    if basis.exists():
+        db = sqlite3.connect(f"file:{basis}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT source, count(*) FROM documents GROUP BY source "
+                              "ORDER BY source").fetchall()
+        finally:
+            db.close()
+        if rows:
+            counts = np.array([c for _, c in rows], dtype=np.float64)
+            return [s for s, _ in rows], counts / counts.sum()
+    names = ["TechCrunch", "The Verge", "Sporting News", "Polygon", "The Guardian"]
+    return names, np.full(len(names), 1 / len(names))
+
+
+class Articles:
+    """Deterministic synthetic articles: (Article, chunks) by index."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        vocab = load_vocab(args.basis, VOCAB)
+        self.vocab = vocab
+        self.cdf = zipf_cdf(len(vocab))
+        self.sources, self.source_p = publishers(args.basis)
+        self.authors = [" ".join(w.capitalize() for w in vocab[5_000 + 2 * i: 5_002 + 2 * i])
+                        for i in range(AUTHORS)]
+
+    def make(self, i: int):
+        from rag.documents import Article, Chunk
+
+        a = self.args
+        rng = _rng(a.seed, STREAM_ARTICLES, i)
+        n_sent = a.chunks_per_article * (a.sentences - 1) + 1
+        lengths = rng.integers(12, 25, n_sent)
+        words = sample_words(self.cdf, rng, (int(lengths.sum()),)).tolist()
+        vocab = self.vocab
+        sentences, at = [], 0
+        for n in lengths.tolist():
+            text = " ".join(vocab[w] for w in words[at: at + n])
+            sentences.append(text[:1].upper() + text[1:] + ".")
+            at += n
+        starts, pos = [], 0
+        for s in sentences:
+            starts.append(pos)
+            pos += len(s) + 1
+        body = " ".join(sentences)
+        chunks = []
+        for c in range(a.chunks_per_article):
+            first, last = c * (a.sentences - 1), c * (a.sentences - 1) + a.sentences - 1
+            start, end = starts[first], starts[last] + len(sentences[last])
+            text = body[start:end]
+            chunks.append(Chunk(ordinal=c, char_start=start, char_end=end, text=text,
+                                n_tokens=len(text.split())))
+        title = " ".join(vocab[w] for w in sample_words(self.cdf, rng, (8,)).tolist())
+        source = self.sources[int(rng.choice(len(self.sources), p=self.source_p))]
+        day = date(2023, 9, 1) + timedelta(days=int(rng.integers(0, 122)))
+        article = Article(url=f"https://synthetic.example/{i}", title=title.capitalize(),
+                          body=body, author=self.authors[int(rng.integers(0, AUTHORS))],
+                          published_date=day, source=source)
+        return article, chunks
+
+
+def index_params(settings):
+    from rag.embedding import make_embedder
+    from rag.store import IndexParams
+
+    name = make_embedder(settings.model, backend=settings.runtime).name
+    return IndexParams(model=name, dim=384, chunk_tokens=settings.chunk_tokens,
+                       chunk_overlap=settings.chunk_overlap)
+
+
+def dir_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def worker_build(args: argparse.Namespace) -> dict:
+    from rag.config import Settings
+    from rag.store import DocumentWrite, Store
+    from rag.vectors import set_threads
+
+    set_threads(1)
+    settings = Settings(index_dir=args.workdir)
+    store = Store.open(args.workdir, index_params(settings), create=True)
+    gen_opts = {"mix": args.mix, "alpha": args.alpha, "noise": args.noise, "seed": args.seed}
+    basis, _ = load_basis(args.basis, args.seed)
+    articles = Articles(args)
+    n_articles = -(-args.chunks // args.chunks_per_article)
+    t0 = time.perf_counter()
+    made = written = 0.0
+    for b, first in enumerate(range(0, n_articles, args.batch)):
+        t = time.perf_counter()
+        docs, embeddings = [], {}
+        batch = [articles.make(i) for i in range(first, min(first + args.batch, n_articles))]
+        vectors = make_vectors(basis, sum(len(c) for _, c in batch),
+                               _rng(args.seed, STREAM_VECTORS, b), gen_opts)
+        v = 0
+        for article, chunks in batch:
+            hashes = []
+            for c in chunks:
+                h = f"syn-{article.url}-{c.ordinal}"
+                embeddings[h] = vectors[v]
+                hashes.append(h)
+                v += 1
+            docs.append(DocumentWrite(article, chunks, hashes))
+        t1 = time.perf_counter()
+        store.write(docs, embeddings)
+        made += t1 - t
+        written += time.perf_counter() - t1
+        if b % 20 == 0:
+            log(f"build: {first + len(batch):,}/{n_articles:,} articles, "
+                f"{time.perf_counter() - t0:.0f} s, RSS {current_rss_mb():.0f} MB")
+    t1 = time.perf_counter()
+    store.save_vectors()
+    t_vectors = time.perf_counter() - t1
+    counts = store.counts()
+    with store._read() as db:
+        counts["sentences"] = db.execute("SELECT count(*) FROM sentences").fetchone()[0]
+    kind, _ = store.vectors()
+    store.close()
+    return {"articles": n_articles, "counts": counts, "vector_index": kind.kind,
+            "generate_s": made, "write_s": written, "save_vectors_s": t_vectors,
+            "store_s": written + t_vectors, "disk_mb": dir_mb(args.workdir),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def make_questions(args: argparse.Namespace, sources: list[str]) -> list[str]:
+    vocab = load_vocab(args.basis, VOCAB)
+    cdf = zipf_cdf(len(vocab), skip=STOP_HEAD)
+    rng = _rng(args.seed, STREAM_QUESTIONS)
+    out = []
+    for i in range(args.questions):
+        words = [vocab[w] for w in sample_words(cdf, rng, (int(rng.integers(8, 15)),)).tolist()]
+        named = [sources[j] for j in rng.choice(len(sources), i % 3, replace=False)]
+        half = len(words) // 2
+        if len(named) == 0:
+            q = f"What happened with {' '.join(words)}?"
+        elif len(named) == 1:
+            q = f"According to {named[0]}, what about {' '.join(words)}?"
+        else:
+            q = (f"Does the {named[0]} article about {' '.join(words[:half])} agree with the "
+                 f"{named[1]} article about {' '.join(words[half:])}?")
+        out.append(q)
+    return out
+
+
+def worker_serve(args: argparse.Namespace) -> dict:
+    from rag.config import Settings
+    from rag.documents import Article, Chunk  # noqa: F401 - imported before timing
+    from rag.service import Service
+    from rag.store import DocumentWrite
+
+    settings = Settings(index_dir=args.workdir)
+    rss_before = current_rss_mb()
+    t0 = time.perf_counter()
+    service = Service.open(settings, serving=True)
+    t_open = time.perf_counter() - t0
+    service.ask("warm up", k=1)
+    t_ready = time.perf_counter() - t0
+    gc.collect()
+    gc.freeze()
+    rss_ready = current_rss_mb()
+    questions = make_questions(args, service.store.sources())
+    times = []
+    for q in questions:
+        t = time.perf_counter()
+        service.ask(q, k=10)
+        times.append((time.perf_counter() - t) * 1000)
+    repeat = []
+    for q in questions[:50]:  # embeddings cached: the model's share removed
+        t = time.perf_counter()
+        service.ask(q, k=10)
+        repeat.append((time.perf_counter() - t) * 1000)
+    # one write at this size, then the next questions
+    article, chunks = Articles(args).make(10**9)
+    basis, _ = load_basis(args.basis, args.seed)
+    vecs = make_vectors(basis, len(chunks), _rng(args.seed, STREAM_VECTORS, 10**6),
+                        {"mix": args.mix, "alpha": args.alpha, "noise": args.noise})
+    hashes = [f"syn-new-{c.ordinal}" for c in chunks]
+    t = time.perf_counter()
+    service.store.write([DocumentWrite(article, chunks, hashes)], dict(zip(hashes, vecs,
+                                                                           strict=True)))
+    t_write = time.perf_counter() - t
+    t = time.perf_counter()
+    service.store.save_vectors()
+    t_save = time.perf_counter() - t
+    after = []
+    for q in questions[50:52]:
+        t = time.perf_counter()
+        service.ask(q, k=10)
+        after.append((time.perf_counter() - t) * 1000)
+    rss_end = current_rss_mb()
+    return {"open_s": t_open, "ready_s": t_ready, "rss_start_mb": rss_before,
+            "rss_ready_mb": rss_ready, "rss_end_mb": rss_end, "peak_rss_mb": peak_rss_mb(),
+            "questions": len(times), "p50_ms": pctl(times, 50), "p99_ms": pctl(times, 99),
+            "mean_ms": float(np.mean(times)),
+            "cached_p50_ms": pctl(repeat, 50), "cached_p99_ms": pctl(repeat, 99),
+            "write_one_article_s": t_write, "save_vectors_after_write_s": t_save,
+            "first_question_after_write_ms": after[0], "second_question_after_write_ms": after[1],
+            "sample_question": questions[2]}
+
+
+def run_worker(phase: str, argv: list[str]) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, __file__, "--worker", phase, *argv], env=env,
+                         stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--chunks", type=int, default=100_000)
+    ap.add_argument("--chunks-per-article", type=int, default=12)
+    ap.add_argument("--sentences", type=int, default=8, help="sentences per chunk")
+    ap.add_argument("--batch", type=int, default=200, help="articles per Store.write")
+    ap.add_argument("--questions", type=int, default=200)
+    ap.add_argument("--basis", type=Path, default=Path("/tmp/dev-c/rag.sqlite3"),
+                    help="an index of real chunks: vectors, vocabulary and publishers")
+    add_generator_args(ap)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/svc-scale/index"))
+    ap.add_argument("--keep", action="store_true", help="keep (and reuse) the built index")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--worker", choices=["build", "serve"], help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+def report(r: dict) -> str:
+    b, s = r["build"], r["serve"]
+    c = b["counts"]
+    return "\n".join([
+        f"whole service at {c['chunks']:,} chunks ({c['documents']:,} articles, "
+        f"{c.get('sentences', 0):,} sentences), FAISS {b['vector_index']}",
+        f"build: store writes {b['write_s']:.0f} s + save_vectors {b['save_vectors_s']:.0f} s "
+        f"(generating the text and vectors {b['generate_s']:.0f} s, not counted); "
+        f"peak RSS {b['peak_rss_mb']:,.0f} MB; on disk {b['disk_mb']:,.0f} MB",
+        f"serve: ready in {s['ready_s']:.1f} s (open {s['open_s']:.1f} s); RSS after warm-up "
+        f"{s['rss_ready_mb']:,.0f} MB, peak {s['peak_rss_mb']:,.0f} MB",
+        f"questions ({s['questions']}, hybrid, k=10, answer on, in process): p50 "
+        f"{s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms; repeated (cached embeddings) p50 "
+        f"{s['cached_p50_ms']:.1f} ms",
+        f"one article written: {s['write_one_article_s']:.2f} s + save_vectors "
+        f"{s['save_vectors_after_write_s']:.2f} s; next question "
+        f"{s['first_question_after_write_ms']:,.0f} ms (rebuilds BM25), the one after "
+        f"{s['second_question_after_write_ms']:.1f} ms",
+        f"targets (issue #4, 1M chunks): p50 <= 50 ms: {s['p50_ms']:.1f}; RSS <= 4 GiB: "
+        f"{s['peak_rss_mb'] / 1024:.2f} GiB peak",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        fn = worker_build if args.worker == "build" else worker_serve
+        print(json.dumps(fn(args)))
+        return 0
+    raw = sys.argv[1:] if argv is None else argv
+    from rag.store import Store
+
+    result: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
+    if args.keep and Store.exists(args.workdir) and (args.workdir / "build.json").exists():
+        result["build"] = json.loads((args.workdir / "build.json").read_text())
+        log("reusing the built index")
+    else:
+        import shutil
+
+        shutil.rmtree(args.workdir, ignore_errors=True)
+        args.workdir.mkdir(parents=True)
+        log(f"building {args.chunks:,} chunks in {args.workdir}")
+        result["build"] = run_worker("build", raw)
+        (args.workdir / "build.json").write_text(json.dumps(result["build"]))
+    log("serving")
+    result["serve"] = run_worker("serve", raw)
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(args.workdir, ignore_errors=True)
+    print(report(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,11 +13,14 @@ authors, month and year), as the FTS5 index has them; sentences are indexed alon
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 
@@ -26,6 +29,9 @@ from rag.answer import STOPWORDS, WORD
 
 K1 = 1.2  # as SQLite FTS5 and Lucene
 B = 0.75
+FORMAT = 1  # of saved indexes; with the tokenizer's rules and BM25's parameters, in SIGNATURE
+SIGNATURE = hashlib.sha256(repr((FORMAT, K1, B, WORD.pattern, sorted(STOPWORDS),
+                                 "porter2")).encode()).hexdigest()[:16]
 
 
 class Tokenizer:
@@ -149,11 +155,15 @@ class LexicalIndex:
     def __init__(self, db: sqlite3.Connection, since: int | None = None,
                  stats: tuple[Stats, Stats] | None = None, tokenize: Tokenizer | None = None):
         self.tokenize = tokenize or Tokenizer()
-        where, args = ("WHERE c.generation > ? ", (since,)) if since is not None else ("", ())
+        # a segment's few chunks by their generation (SQLite would rather scan every chunk
+        # in document order, 56 ms at 100k chunks)
+        where, args = ("INDEXED BY chunks_generation ", "WHERE c.generation > ? "), (since,)
+        if since is None:
+            where, args = ("", ""), ()
         rows = db.execute(
             "SELECT c.id, c.text, d.title, d.source, d.domain, d.author, d.published_date, "
-            "c.document_id, c.char_start, c.char_end FROM chunks c "
-            f"JOIN documents d ON d.document_id = c.document_id {where}"
+            f"c.document_id, c.char_start, c.char_end FROM chunks c {where[0]}"
+            f"JOIN documents d ON d.document_id = c.document_id {where[1]}"
             "ORDER BY c.document_id, c.char_start", args)
         ids: list[int] = []
         chunk_tokens: list[list[str]] = []
@@ -198,6 +208,44 @@ class LexicalIndex:
             self._chunks = Weighted(chunk_tokens, stats[0]) if ids else None
             self._sentences = Weighted(sent_tokens, stats[1]) if sent_tokens else None
             self.stats = stats
+
+    ARRAYS = ("chunk_ids", "_order", "_sorted_ids", "chunk_doc", "chunk_lengths", "sent_doc",
+              "_owner_ptr", "_owner_count", "_owner_pos")
+
+    def save(self, path: Path) -> None:
+        """Write a base index to the new directory ``path`` (numpy arrays and bm25s's own
+        files), for ``load``."""
+        path.mkdir(parents=True)
+        for name in self.ARRAYS:
+            np.save(path / f"{name.lstrip('_')}.npy", getattr(self, name))
+        parts = {"chunks": self._chunks, "sentences": self._sentences}
+        for part, index in parts.items():
+            if index is not None:
+                index.save(str(path / part), show_progress=False)
+        (path / "meta.json").write_text(json.dumps({
+            "signature": SIGNATURE, "parts": [p for p, ix in parts.items() if ix is not None],
+            "avgdl": [self.stats[0].avgdl, self.stats[1].avgdl]}))
+
+    @classmethod
+    def load(cls, path: Path) -> LexicalIndex:
+        """A base saved by ``save``, its arrays memory-mapped (read from disk as searches
+        touch them, and shared by every process that maps them); ValueError if it was
+        saved by another tokenizer or format."""
+        import bm25s
+
+        meta = json.loads((path / "meta.json").read_text())
+        if meta.get("signature") != SIGNATURE:
+            raise ValueError(f"{path} was written by another version")
+        self = cls.__new__(cls)
+        self.tokenize = Tokenizer()
+        for name in cls.ARRAYS:
+            setattr(self, name, np.load(path / f"{name.lstrip('_')}.npy", mmap_mode="r"))
+        loaded = {p: bm25s.BM25.load(str(path / p), mmap=True, show_progress=False)
+                  for p in meta["parts"]}
+        self._chunks, self._sentences = loaded.get("chunks"), loaded.get("sentences")
+        self.stats = (Stats.of(self._chunks, np.array([meta["avgdl"][0]])),
+                      Stats.of(self._sentences, np.array([meta["avgdl"][1]])))
+        return self
 
     def __len__(self) -> int:
         return len(self.chunk_ids)

@@ -17,15 +17,21 @@ whole on each change instead (well under a second, and its statistics stay exact
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from rag.lexical import Dropped, LexicalIndex
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,58 @@ def catch_up(db: sqlite3.Connection, view: LexicalView, generation: int) -> Lexi
     return LexicalView(parts, view.base_generation, generation)
 
 
+class LexicalFiles:
+    """Saved bases of an index directory, ``lexical-<generation>/``, so that a server starts
+    from the newest one and catches up, instead of building one (minutes at a million
+    chunks). Written to a temporary name and renamed into place; older ones are removed."""
+
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+
+    def path(self, generation: int) -> Path:
+        return self.dir / f"lexical-{generation:010d}"
+
+    def generations(self) -> list[int]:
+        found = []
+        for p in self.dir.glob("lexical-*"):
+            try:
+                found.append(int(p.name.split("-", 1)[1]))
+            except ValueError:
+                continue
+        return sorted(found)
+
+    def load_latest(self, generation: int) -> tuple[LexicalIndex, int] | None:
+        """The newest readable base not newer than ``generation``."""
+        for saved in reversed(self.generations()):
+            if saved > generation:
+                continue
+            try:
+                return LexicalIndex.load(self.path(saved)), saved
+            except Exception as exc:  # noqa: BLE001 - unreadable or another version: older
+                log.warning("ignoring saved keyword index %s: %s", self.path(saved), exc)
+        return None
+
+    def save(self, index: LexicalIndex, generation: int) -> None:
+        target = self.path(generation)
+        if target.exists():
+            return
+        tmp = self.dir / f".lexical-{generation:010d}.{os.getpid()}.{threading.get_ident()}"
+        try:
+            index.save(tmp)
+            os.rename(tmp, target)  # fails if another process saved it first: theirs stays
+        except OSError as exc:
+            log.warning("could not save the keyword index to %s: %s", target, exc)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for old in self.generations():
+            if old < generation:
+                shutil.rmtree(self.path(old), ignore_errors=True)
+
+    def remove_all(self) -> None:
+        for generation in self.generations():
+            shutil.rmtree(self.path(generation), ignore_errors=True)
+
+
 def _generation(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
@@ -107,9 +165,11 @@ class LexicalSegments:
     the calling thread's connection (the merge thread's, when it is done)."""
 
     def __init__(self, read: Callable[[], AbstractContextManager[sqlite3.Connection]],
-                 close: Callable[[], None], policy: Policy | None = None):
+                 close: Callable[[], None], files: LexicalFiles | None = None,
+                 policy: Policy | None = None):
         self._read = read
         self._close = close
+        self.files = files
         self.policy = policy or Policy()
         self._view: LexicalView | None = None
         self._lock = threading.Lock()
@@ -124,14 +184,31 @@ class LexicalSegments:
             with self._read() as db:
                 now = _generation(db)
                 view = self._view
+                if view is None:
+                    view = self._saved(db, now)
                 if view is None or len(view) <= self.policy.small:
                     if view is None or view.generation < now:
                         view = LexicalView.build(db, now)
+                        self._save_later(view)
                 elif view.generation < now:
                     view = catch_up(db, view, now)
                 self._view = view
             self._maybe_merge(view)
             return view
+
+    def _saved(self, db: sqlite3.Connection, now: int) -> LexicalView | None:
+        """The newest saved base, caught up to ``now``; None if there is none."""
+        loaded = self.files.load_latest(now) if self.files is not None else None
+        if loaded is None:
+            return None
+        base, generation = loaded
+        return catch_up(db, LexicalView([(base, None)], generation, generation), now)
+
+    def _save_later(self, view: LexicalView) -> None:
+        """Save a new base in the back, unless it is small enough to build on each start."""
+        if self.files is not None and view.segments == 0 and len(view) > self.policy.small:
+            threading.Thread(target=self.files.save, args=(view.base, view.base_generation),
+                             name="lexical-save", daemon=True).start()
 
     def merging(self) -> bool:
         merge = self._merge
@@ -171,5 +248,7 @@ class LexicalSegments:
                         new = catch_up(db, new, now)
                 if self._view is None or self._view.generation <= new.generation:
                     self._view = new
+            if whole and self.files is not None and len(new.base) > self.policy.small:
+                self.files.save(new.base, new.base_generation)
         finally:
             self._close()

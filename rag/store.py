@@ -29,7 +29,7 @@ import numpy as np
 from rag import keyword, vectorfiles
 from rag.documents import Article, Chunk, Filters, domain_of
 from rag.errors import IndexMismatch, NotFound
-from rag.segments import LexicalSegments, LexicalView
+from rag.segments import LexicalFiles, LexicalSegments, LexicalView
 from rag.tables import FORMAT_VERSION, SCHEMA
 from rag.vectors import IVF_MIN, VectorIndex
 
@@ -96,7 +96,7 @@ class Store:
         self._vectors: VectorIndex | None = None
         self._vectors_gen = -1
         self._files = vectorfiles.VectorFiles(self.dir)
-        self._lexical = LexicalSegments(self._read, self.close)
+        self._lexical = LexicalSegments(self._read, self.close, LexicalFiles(self.dir))
         self._allowed: dict[tuple[int, Filters], np.ndarray] = {}
 
     # ------------------------------------------------------------ opening
@@ -162,6 +162,7 @@ class Store:
                 p.unlink()
         store.close()
         vectorfiles.VectorFiles(index_dir).remove_all()
+        LexicalFiles(index_dir).remove_all()
 
     def check(self, params: IndexParams | None, check_chunking: bool = False) -> None:
         meta = self.meta()

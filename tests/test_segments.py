@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from dataclasses import replace
@@ -176,3 +177,80 @@ def test_a_small_index_is_rebuilt_whole(tmp_path, hash_embedder):
     view = svc.store.lexical()
     assert view.segments == 0 and view.base is not first.base
     assert len(view) == svc.store.counts()["chunks"] <= Policy().small
+
+
+def saved_store(tmp_path, hash_embedder, n: int = 8):
+    """A store whose keyword base was saved (``small`` 0, so bases are saved)."""
+    svc = open_service(tmp_path, hash_embedder, chunk_tokens=16, chunk_overlap=0)
+    svc.ingest_articles([article(i) for i in range(n)])
+    svc.store._lexical.policy = Policy(small=0, fraction=100.0, max_segments=100)
+    return svc
+
+
+def reopen(svc, hash_embedder):
+    other = open_service(svc.store.dir, hash_embedder, chunk_tokens=16, chunk_overlap=0)
+    other.store._lexical.policy = svc.store._lexical.policy
+    return other
+
+
+def test_a_saved_base_is_loaded_and_caught_up_not_rebuilt(tmp_path, hash_embedder, monkeypatch):
+    svc = saved_store(tmp_path, hash_embedder)
+    built = svc.store.lexical()
+    files = svc.store._lexical.files
+    for _ in range(100):  # saved by a background thread
+        if files.generations():
+            break
+        threading.Event().wait(0.05)
+    assert files.generations() == [built.generation]
+    svc.ingest_articles([Article(url="https://example.com/z", title="Zeppelin",
+                                 body="A zeppelin crossed the storm.", source="Other Wire")])
+    svc.delete_document(article(2).document_id)
+
+    def no_build(db, generation):
+        raise AssertionError("rebuilt instead of loaded")
+
+    monkeypatch.setattr(segments.LexicalView, "build", staticmethod(no_build))
+    other = reopen(svc, hash_embedder)  # as a restarted server
+    view = other.store.lexical()
+    assert view.base_generation == built.generation and view.segments == 1
+    assert isinstance(view.base.chunk_ids, np.memmap)  # read from disk as needed
+    assert len(view) == other.store.counts()["chunks"]
+    for q in QUESTIONS:  # ranks as the index it was saved from, caught up the same way
+        assert view.search(q, 10) == svc.store.lexical().search(q, 10), q
+        assert view.sentence_search(q, 10) == svc.store.lexical().sentence_search(q, 10), q
+    assert urls(other.store, view.search("zeppelin", 3)) == ["z"]
+    assert "2" not in urls(other.store, view.search("report 2", 10))
+
+
+def test_an_unreadable_or_foreign_saved_base_is_rebuilt(tmp_path, hash_embedder,
+                                                        monkeypatch):
+    svc = saved_store(tmp_path, hash_embedder)
+    view = svc.store.lexical()
+    files = svc.store._lexical.files
+    files.save(view.base, view.generation)  # now, not in the back
+    builds = []
+    build = segments.LexicalView.build
+    monkeypatch.setattr(segments.LexicalView, "build", staticmethod(
+        lambda db, generation: builds.append(generation) or build(db, generation)))
+    assert reopen(svc, hash_embedder).store.lexical().search("budget vote", 5) \
+        == view.search("budget vote", 5) and builds == []  # loaded
+    meta = files.path(view.generation) / "meta.json"
+    foreign = {**json.loads(meta.read_text()), "signature": "another tokenizer"}
+    for broken in (json.dumps(foreign), "not json"):
+        meta.write_text(broken)
+        fresh_view = reopen(svc, hash_embedder).store.lexical()
+        assert builds.pop() == view.generation and fresh_view.segments == 0
+        assert fresh_view.search("budget vote", 5) == view.search("budget vote", 5)
+
+
+def test_rechunking_the_index_removes_saved_bases(tmp_path, hash_embedder):
+    from rag.store import IndexParams, Store
+
+    svc = saved_store(tmp_path, hash_embedder)
+    view = svc.store.lexical()
+    svc.store._lexical.files.save(view.base, view.generation)
+    assert list(tmp_path.glob("lexical-*"))
+    meta = svc.store.meta()
+    svc.store.close()
+    Store.rebuild(tmp_path, IndexParams(meta["model"], int(meta["dim"]), 32, 8))
+    assert not list(tmp_path.glob("lexical-*"))

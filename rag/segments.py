@@ -25,11 +25,11 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from rag.lexical import Dropped, LexicalIndex
+from rag.vectorfiles import GenerationFiles
 
 log = logging.getLogger(__name__)
 
@@ -102,25 +102,12 @@ def catch_up(db: sqlite3.Connection, view: LexicalView, generation: int) -> Lexi
     return LexicalView(parts, view.base_generation, generation)
 
 
-class LexicalFiles:
+class LexicalFiles(GenerationFiles):
     """Saved bases of an index directory, ``lexical-<generation>/``, so that a server starts
     from the newest one and catches up, instead of building one (minutes at a million
     chunks). Written to a temporary name and renamed into place; older ones are removed."""
 
-    def __init__(self, directory: Path):
-        self.dir = Path(directory)
-
-    def path(self, generation: int) -> Path:
-        return self.dir / f"lexical-{generation:010d}"
-
-    def generations(self) -> list[int]:
-        found = []
-        for p in self.dir.glob("lexical-*"):
-            try:
-                found.append(int(p.name.split("-", 1)[1]))
-            except ValueError:
-                continue
-        return sorted(found)
+    prefix = "lexical"
 
     def load_latest(self, generation: int) -> tuple[LexicalIndex, int] | None:
         """The newest readable base not newer than ``generation``."""

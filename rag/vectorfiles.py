@@ -15,21 +15,30 @@ import numpy as np
 from rag.vectors import VectorIndex
 
 
-class VectorFiles:
+class GenerationFiles:
+    """Files (or directories) of an index directory named ``<prefix>-<generation><suffix>``."""
+
+    prefix = ""
+    suffix = ""
+
     def __init__(self, directory: Path):
         self.dir = Path(directory)
 
     def path(self, gen: int) -> Path:
-        return self.dir / f"vectors-{gen:010d}.faiss"
+        return self.dir / f"{self.prefix}-{gen:010d}{self.suffix}"
 
     def generations(self) -> list[int]:
         gens = []
-        for p in self.dir.glob("vectors-*.faiss"):
+        for p in self.dir.glob(f"{self.prefix}-*{self.suffix}"):
             try:
-                gens.append(int(p.stem.split("-", 1)[1]))
+                gens.append(int(p.name[len(self.prefix) + 1:len(p.name) - len(self.suffix)]))
             except ValueError:
                 continue
         return sorted(gens)
+
+
+class VectorFiles(GenerationFiles):
+    prefix, suffix = "vectors", ".faiss"
 
     def load_latest(self, dim: int, gen: int) -> tuple[VectorIndex, int]:
         """The newest readable file not newer than ``gen`` (or an empty index at 0)."""

@@ -42,6 +42,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -204,7 +205,7 @@ def make_questions(args: argparse.Namespace, sources: list[str]) -> list[str]:
     cdf = zipf_cdf(len(vocab), skip=STOP_HEAD)
     rng = _rng(args.seed, STREAM_QUESTIONS)
     out = []
-    for i in range(args.questions):
+    for i in range(args.questions + 2):
         words = [vocab[w] for w in sample_words(cdf, rng, (int(rng.integers(8, 15)),)).tolist()]
         named = [sources[j] for j in rng.choice(len(sources), i % 3, replace=False)]
         half = len(words) // 2
@@ -230,12 +231,20 @@ def worker_serve(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     service = Service.open(settings, serving=True)
     t_open = time.perf_counter() - t0
+    files = service.store._lexical.files
+    saved_before = files.generations()
     service.ask("warm up", k=1)
     t_ready = time.perf_counter() - t0
+    view = service.store.lexical()
+    t_saved = time.perf_counter()
+    while view.base_generation not in files.generations() and time.perf_counter() - t_saved < 900:
+        time.sleep(0.2)  # a built base is saved in the back: not while questions are timed
+    t_saved = time.perf_counter() - t_saved
     gc.collect()
     gc.freeze()
     rss_ready = current_rss_mb()
     questions = make_questions(args, service.store.sources())
+    questions, fresh = questions[:-2], questions[-2:]  # two new ones for after the write
     times = []
     for q in questions:
         t = time.perf_counter()
@@ -260,12 +269,14 @@ def worker_serve(args: argparse.Namespace) -> dict:
     service.store.save_vectors()
     t_save = time.perf_counter() - t
     after = []
-    for q in questions[50:52]:
+    for q in fresh:
         t = time.perf_counter()
         service.ask(q, k=10)
         after.append((time.perf_counter() - t) * 1000)
     rss_end = current_rss_mb()
     return {"open_s": t_open, "ready_s": t_ready, "rss_start_mb": rss_before,
+            "loaded_saved_base": bool(saved_before), "base_generation": view.base_generation,
+            "segments_at_ready": view.segments, "save_wait_s": t_saved,
             "rss_ready_mb": rss_ready, "rss_end_mb": rss_end, "peak_rss_mb": peak_rss_mb(),
             "questions": len(times), "p50_ms": pctl(times, 50), "p99_ms": pctl(times, 99),
             "mean_ms": float(np.mean(times)),
@@ -301,26 +312,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def report(r: dict) -> str:
-    b, s = r["build"], r["serve"]
+    b = r["build"]
     c = b["counts"]
-    return "\n".join([
+    lines = [
         f"whole service at {c['chunks']:,} chunks ({c['documents']:,} articles, "
         f"{c.get('sentences', 0):,} sentences), FAISS {b['vector_index']}",
         f"build: store writes {b['write_s']:.0f} s + save_vectors {b['save_vectors_s']:.0f} s "
         f"(generating the text and vectors {b['generate_s']:.0f} s, not counted); "
-        f"peak RSS {b['peak_rss_mb']:,.0f} MB; on disk {b['disk_mb']:,.0f} MB",
-        f"serve: ready in {s['ready_s']:.1f} s (open {s['open_s']:.1f} s); RSS after warm-up "
-        f"{s['rss_ready_mb']:,.0f} MB, peak {s['peak_rss_mb']:,.0f} MB",
-        f"questions ({s['questions']}, hybrid, k=10, answer on, in process): p50 "
-        f"{s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms; repeated (cached embeddings) p50 "
-        f"{s['cached_p50_ms']:.1f} ms",
-        f"one article written: {s['write_one_article_s']:.2f} s + save_vectors "
-        f"{s['save_vectors_after_write_s']:.2f} s; next question "
-        f"{s['first_question_after_write_ms']:,.0f} ms (rebuilds BM25), the one after "
-        f"{s['second_question_after_write_ms']:.1f} ms",
-        f"targets (issue #4, 1M chunks): p50 <= 50 ms: {s['p50_ms']:.1f}; RSS <= 4 GiB: "
-        f"{s['peak_rss_mb'] / 1024:.2f} GiB peak",
-    ])
+        f"peak RSS {b['peak_rss_mb']:,.0f} MB; on disk {b['disk_mb']:,.0f} MB"]
+    for name in ("serve", "restart"):
+        s = r.get(name)
+        if s is None:
+            continue
+        start = "saved keyword base loaded" if s.get("loaded_saved_base") else "built"
+        lines += [
+            f"{name} ({start}): ready in {s['ready_s']:.1f} s; RSS after warm-up "
+            f"{s['rss_ready_mb']:,.0f} MB, peak {s['peak_rss_mb']:,.0f} MB",
+            f"  questions ({s['questions']}, hybrid, k=10, answer on, in process): p50 "
+            f"{s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms; repeated (cached embeddings) "
+            f"p50 {s['cached_p50_ms']:.1f} ms",
+            f"  one article written: {s['write_one_article_s']:.2f} s + save_vectors "
+            f"{s['save_vectors_after_write_s']:.2f} s; next question "
+            f"{s['first_question_after_write_ms']:,.0f} ms, the one after "
+            f"{s['second_question_after_write_ms']:.1f} ms"]
+    s = r.get("restart") or r["serve"]
+    lines.append(f"targets (issue #4, 1M chunks): p50 <= 50 ms: {s['p50_ms']:.1f}; RSS <= 4 GiB: "
+                 f"{max(r['serve']['peak_rss_mb'], s['peak_rss_mb']) / 1024:.2f} GiB peak")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,18 +355,18 @@ def main(argv: list[str] | None = None) -> int:
         result["build"] = json.loads((args.workdir / "build.json").read_text())
         log("reusing the built index")
     else:
-        import shutil
-
         shutil.rmtree(args.workdir, ignore_errors=True)
         args.workdir.mkdir(parents=True)
         log(f"building {args.chunks:,} chunks in {args.workdir}")
         result["build"] = run_worker("build", raw)
         (args.workdir / "build.json").write_text(json.dumps(result["build"]))
-    log("serving")
+    for old in args.workdir.glob("lexical-*"):  # a cold start first: no saved keyword base
+        shutil.rmtree(old)
+    log("serving (cold start)")
     result["serve"] = run_worker("serve", raw)
+    log("serving again (restart)")
+    result["restart"] = run_worker("serve", raw)
     if not args.keep:
-        import shutil
-
         shutil.rmtree(args.workdir, ignore_errors=True)
     print(report(result))
     if args.json:

@@ -201,10 +201,14 @@ def _start_local_ray(quiet: dict[str, Any]) -> None:
     """A new single-machine Ray. Its start gives up when the node has not registered within a
     fixed 30 s (seen twice in CI, on a loaded machine) and then leaves the processes it had
     started running; those are stopped and the start is tried again, up to
-    ``LOCAL_RAY_ATTEMPTS`` starts in all."""
+    ``LOCAL_RAY_ATTEMPTS`` starts in all. Waiting for the GCS server has its own timeout,
+    raised to 120 s unless RAY_gcs_server_port_wait_time_s says otherwise."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local Ray never phones home
+    # its GCS server gets 30 s to publish its port, by default: on a loaded machine (here,
+    # beside a 10 GB benchmark) all three starts of a test ran out of it; Ray's own override
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
     for attempt in range(1, LOCAL_RAY_ATTEMPTS + 1):
         try:
             ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)),

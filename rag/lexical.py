@@ -15,8 +15,9 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import math
 import sqlite3
-from collections import Counter
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -57,11 +58,84 @@ class Tokenizer:
         return [s for s in stems if s]
 
 
-def _bm25(docs: Iterable[list[str]]):
+class Postings:
+    """A corpus's tokens as compact ids (4 bytes a token, not a Python list each), from which
+    BM25 indexes are built with numpy: tens of millions of tokens at a million chunks."""
+
+    def __init__(self):
+        self.vocab: dict[str, int] = {}
+        self._ids = array("i")
+        self._lengths = array("q")
+
+    def add(self, tokens: list[str]) -> None:
+        vocab = self.vocab
+        self._ids.extend([vocab.setdefault(t, len(vocab)) for t in tokens])
+        self._lengths.append(len(tokens))
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.frombuffer(self._lengths, dtype=np.int64) if self._lengths else \
+            np.zeros(0, dtype=np.int64)
+
+    def pairs(self, block: int = 1 << 22) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (document, term) that occurs, by document then term id, with its count;
+        counted in blocks of whole documents of ~``block`` tokens."""
+        lengths, width = self.lengths, max(len(self.vocab), 1)
+        ids = np.frombuffer(self._ids, dtype=np.int32) if self._ids else np.zeros(0, np.int32)
+        ends = np.cumsum(lengths)
+        docs, terms, counts = [], [], []
+        first = 0
+        while first < len(lengths):
+            start = int(ends[first - 1]) if first else 0
+            last = min(len(lengths), max(first + 1, int(np.searchsorted(ends, start + block,
+                                                                        side="right"))))
+            doc = np.repeat(np.arange(first, last, dtype=np.int64), lengths[first:last])
+            key, tf = np.unique(doc * width + ids[start:int(ends[last - 1])], return_counts=True)
+            docs.append((key // width).astype(np.int32))
+            terms.append((key % width).astype(np.int32))
+            counts.append(tf.astype(np.float32))
+            first = last
+        if not docs:
+            return (np.zeros(0, np.int32),) * 2 + (np.zeros(0, np.float32),)
+        return np.concatenate(docs), np.concatenate(terms), np.concatenate(counts)
+
+    def weights(self, idf: np.ndarray, avgdl: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(document, term, BM25 weight) of every pair, Lucene's form as bm25s computes it
+        (float32 idf times a float64 term-frequency part, rounded to float32), so a base
+        built here scores exactly as bm25s's own ``index`` would."""
+        doc, term, tf = self.pairs()
+        norm = K1 * ((1 - B) + B * self.lengths / avgdl)
+        return doc, term, (idf[term] * (tf / (norm[doc] + tf))).astype(np.float32)
+
+
+def _idf(n: int, df: Iterable[int]) -> np.ndarray:
+    """Lucene's idf per term, as bm25s: ln(1 + (N - df + 0.5) / (df + 0.5)), as float32."""
+    return np.array([math.log(1 + (n - d + 0.5) / (d + 0.5)) for d in df], dtype=np.float32)
+
+
+def _bm25(postings: Postings):
+    """A bm25s index of ``postings`` (None if it has no term), its score matrix built here
+    (bm25s's own ``index`` takes a Python list of tokens per document: minutes and gigabytes
+    at a million chunks) and searched by bm25s."""
     import bm25s
 
+    n, width = len(postings), len(postings.vocab)
+    if n == 0 or width == 0:
+        return None
+    _, term, _ = postings.pairs()
+    df = np.bincount(term, minlength=width)
+    doc, term, data = postings.weights(_idf(n, df.tolist()), float(postings.lengths.mean()))
+    order = np.argsort(term, kind="stable")  # by term, documents in order within each
     index = bm25s.BM25(k1=K1, b=B)
-    index.index(list(docs), show_progress=False)
+    index.scores = {"data": data[order], "indices": doc[order],
+                    "indptr": np.concatenate([[0], np.cumsum(df)]).astype(np.int64),
+                    "num_docs": n}
+    index.vocab_dict = dict(postings.vocab)
+    index.nonoccurrence_array = None
     return index
 
 
@@ -97,29 +171,17 @@ class Stats:
 
 
 class Weighted:
-    """BM25 scores of a few documents weighed with another index's ``Stats``, in bm25s's
-    form (Lucene: idf * tf / (tf + k1 (1 - b + b len / avg))) and with its ``get_scores``."""
+    """BM25 scores of a few documents weighed with another index's ``Stats`` (so that they
+    add up with that index's), with bm25s's ``get_scores``: a sparse documents x terms matrix."""
 
-    def __init__(self, docs: list[list[str]], stats: Stats):
+    def __init__(self, postings: Postings, stats: Stats):
         from scipy import sparse
 
-        vocab: dict[str, int] = {}
-        rows: list[int] = []
-        cols: list[int] = []
-        tfs: list[int] = []
-        for i, tokens in enumerate(docs):
-            for token, tf in Counter(tokens).items():
-                rows.append(i)
-                cols.append(vocab.setdefault(token, len(vocab)))
-                tfs.append(tf)
-        r, c = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
-        tf = np.array(tfs, dtype=np.float64)
-        lengths = np.array([len(d) for d in docs], dtype=np.float64)
-        norm = K1 * (1 - B + B * lengths[r] / max(stats.avgdl, 1e-9))
-        data = stats.idf(list(vocab))[c] * tf / (tf + norm)
-        self.vocab = vocab
-        self.matrix = sparse.csc_matrix((data.astype(np.float32), (r, c)),
-                                        shape=(len(docs), len(vocab)))
+        self.vocab = dict(postings.vocab)
+        idf = stats.idf(list(self.vocab)).astype(np.float32)
+        doc, term, data = postings.weights(idf, max(stats.avgdl, 1e-9))
+        self.matrix = sparse.csc_matrix((data, (doc, term)),
+                                        shape=(len(postings), len(self.vocab)))
 
     def get_scores(self, tokens: list[str]) -> np.ndarray:
         ids = [self.vocab[t] for t in tokens if t in self.vocab]
@@ -166,20 +228,20 @@ class LexicalIndex:
             f"JOIN documents d ON d.document_id = c.document_id {where[1]}"
             "ORDER BY c.document_id, c.char_start", args)
         ids: list[int] = []
-        chunk_tokens: list[list[str]] = []
+        chunk_terms = Postings()
         spans: dict[str, list[tuple[int, int, int]]] = {}  # document -> its chunks in order
         for r in rows:  # streamed: no chunk's text is kept
             spans.setdefault(r[7], []).append((r[8], r[9], len(ids)))
             ids.append(r[0])
-            chunk_tokens.append(self.tokenize(f"{r[1]} {r[2]} {meta_words(*r[3:7])}"))
+            chunk_terms.add(self.tokenize(f"{r[1]} {r[2]} {meta_words(*r[3:7])}"))
         self.chunk_ids = np.array(ids, dtype=np.int64)
         self._order = np.argsort(self.chunk_ids)
         self._sorted_ids = self.chunk_ids[self._order]
         self.chunk_doc = np.repeat(np.arange(len(spans), dtype=np.int64),
                                    [len(c) for c in spans.values()])
-        self.chunk_lengths = np.array([len(t) for t in chunk_tokens], dtype=np.float64)
+        self.chunk_lengths = chunk_terms.lengths.astype(np.float64)
         # sentences, each mapped to the chunks that contain it whole
-        sent_tokens: list[list[str]] = []
+        sent_terms = Postings()
         sent_doc: list[int] = []
         owners: list[list[int]] = []
         for doc, (document_id, chunks) in enumerate(spans.items()):
@@ -190,7 +252,7 @@ class LexicalIndex:
                                          "document_id = ? ORDER BY char_start", (document_id,)):
                 held = holders(start, end)
                 if held:
-                    sent_tokens.append(self.tokenize(body[start:end]))
+                    sent_terms.add(self.tokenize(body[start:end]))
                     sent_doc.append(doc)
                     owners.append(held)
         self.sent_doc = np.array(sent_doc, dtype=np.int64)
@@ -198,15 +260,13 @@ class LexicalIndex:
         self._owner_ptr = np.cumsum([0, *map(len, owners)], dtype=np.int64)
         self._owner_count = np.diff(self._owner_ptr)
         self._owner_pos = np.array([p for o in owners for p in o], dtype=np.int64)
-        sent_lengths = np.array([len(t) for t in sent_tokens], dtype=np.float64)
         if stats is None:
-            self._chunks = _bm25(chunk_tokens) if ids else None
-            self._sentences = _bm25(sent_tokens) if sent_tokens else None
-            self.stats = (Stats.of(self._chunks, self.chunk_lengths),
-                          Stats.of(self._sentences, sent_lengths))
+            self._chunks, self._sentences = _bm25(chunk_terms), _bm25(sent_terms)
+            self.stats = (Stats.of(self._chunks, chunk_terms.lengths),
+                          Stats.of(self._sentences, sent_terms.lengths))
         else:
-            self._chunks = Weighted(chunk_tokens, stats[0]) if ids else None
-            self._sentences = Weighted(sent_tokens, stats[1]) if sent_tokens else None
+            self._chunks = Weighted(chunk_terms, stats[0]) if ids else None
+            self._sentences = Weighted(sent_terms, stats[1]) if len(sent_terms) else None
             self.stats = stats
 
     ARRAYS = ("chunk_ids", "_order", "_sorted_ids", "chunk_doc", "chunk_lengths", "sent_doc",

@@ -102,12 +102,12 @@ class Postings:
             return (np.zeros(0, np.int32),) * 2 + (np.zeros(0, np.float32),)
         return np.concatenate(docs), np.concatenate(terms), np.concatenate(counts)
 
-    def weights(self, idf: np.ndarray, avgdl: float
+    def weights(self, idf: np.ndarray, avgdl: float, block: int = 1 << 22
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(document, term, BM25 weight) of every pair, Lucene's form as bm25s computes it
         (float32 idf times a float64 term-frequency part, rounded to float32), so a base
         built here scores exactly as bm25s's own ``index`` would."""
-        doc, term, tf = self.pairs()
+        doc, term, tf = self.pairs(block)
         norm = K1 * ((1 - B) + B * self.lengths / avgdl)
         return doc, term, (idf[term] * (tf / (norm[doc] + tf))).astype(np.float32)
 
@@ -117,7 +117,7 @@ def _idf(n: int, df: Iterable[int]) -> np.ndarray:
     return np.array([math.log(1 + (n - d + 0.5) / (d + 0.5)) for d in df], dtype=np.float32)
 
 
-def _bm25(postings: Postings):
+def _bm25(postings: Postings, block: int = 1 << 22):
     """A bm25s index of ``postings`` (None if it has no term), its score matrix built here
     (bm25s's own ``index`` takes a Python list of tokens per document: minutes and gigabytes
     at a million chunks) and searched by bm25s."""
@@ -126,9 +126,10 @@ def _bm25(postings: Postings):
     n, width = len(postings), len(postings.vocab)
     if n == 0 or width == 0:
         return None
-    _, term, _ = postings.pairs()
+    _, term, _ = postings.pairs(block)
     df = np.bincount(term, minlength=width)
-    doc, term, data = postings.weights(_idf(n, df.tolist()), float(postings.lengths.mean()))
+    doc, term, data = postings.weights(_idf(n, df.tolist()), float(postings.lengths.mean()),
+                                       block)
     order = np.argsort(term, kind="stable")  # by term, documents in order within each
     index = bm25s.BM25(k1=K1, b=B)
     index.scores = {"data": data[order], "indices": doc[order],

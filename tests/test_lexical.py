@@ -132,3 +132,27 @@ def test_rebuilt_when_the_store_changes(svc):
     svc.ingest_articles([article(9, "Volcanic ash grounded every flight.")])
     after = svc.store.lexical()
     assert after is not before and docs_of(svc.store, after.search("volcanic ash", 3)) == ["9"]
+
+
+def test_numpy_built_index_scores_exactly_as_bm25s_own_index():
+    """The base's score matrix is built here from compact token ids (bm25s's own ``index``
+    needs a Python list per document); bm25s searches both, so their scores must be equal,
+    bit for bit, including empty documents, repeated terms and blocks that split the corpus."""
+    import bm25s
+
+    from rag.lexical import Postings, _bm25
+
+    rng = np.random.default_rng(7)
+    vocab = [f"w{i}" for i in range(300)]
+    docs = [[vocab[j] for j in rng.zipf(1.3, rng.integers(0, 40)) % 300] for _ in range(500)]
+    docs[3] = []
+    own = bm25s.BM25(k1=1.2, b=0.75)
+    own.index(docs, show_progress=False)
+    postings = Postings()
+    for doc in docs:
+        postings.add(doc)
+    for block in (1 << 22, 50):  # one block, and many
+        ours = _bm25(postings, block)
+        for q in (["w1"], ["w0", "w2", "w0"], ["w299", "nothing"], vocab[:40]):
+            assert np.array_equal(ours.get_scores(q), own.get_scores(q)), (block, q)
+    assert _bm25(Postings()) is None

@@ -24,16 +24,19 @@ from a Zipf distribution over the dev corpus's vocabulary (``bench_scale.load_vo
 8 words; publisher drawn with the dev corpus's publisher frequencies; an author from 2,000;
 a date in September-December 2023.
 
-*Serve* (another subprocess, nothing shared but the files): ``Service.open(serving=True)``
-as ``rag serve`` opens it, the same warm-up question (which loads the FAISS file and builds the
-in-memory BM25 index of chunks and sentences), ``gc.freeze``; then ``Service.ask(k=10,
+*Serve* (another subprocess, nothing shared but the files), twice: a cold start (saved
+keyword bases removed first) and a restart. ``Service.open(serving=True)`` as ``rag serve``
+opens it, the same warm-up question (which loads the FAISS file and builds the in-memory BM25
+index of chunks and sentences, or on the restart maps the base the cold start saved and
+catches up with its write), waiting for a built base to be saved (in the back, as the
+server does), ``gc.freeze``; then ``Service.ask(k=10,
 hybrid, answer on)`` over ``--questions`` synthetic questions, the real model embedding them
 (one thread, as the server). A third of the questions name no publisher, a third one, a third
 two (so the filtered searches of the hints run, as for MultiHop-RAG's questions): 8-14 content
 words each. Reported: time to ready, RSS after warm-up and peak, p50/p99 per question, and
 what a write costs at that size: one new article through ``Store.write`` + ``save_vectors``,
-then the next question (the first after a write rebuilds the BM25 index; others meanwhile
-use the previous one) and the one after.
+then the next new question (which catches the keyword index up with a segment; before
+rag/segments.py it rebuilt the whole index) and the one after.
 """
 
 from __future__ import annotations

@@ -237,5 +237,7 @@ class LexicalSegments:
                     self._view = new
             if whole and self.files is not None and len(new.base) > self.policy.small:
                 self.files.save(new.base, new.base_generation)
+        except Exception:  # noqa: BLE001 - queries go on with the current view; tried again
+            log.exception("merging the keyword index failed")
         finally:
             self._close()

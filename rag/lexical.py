@@ -30,6 +30,7 @@ from rag.answer import STOPWORDS, WORD
 
 K1 = 1.2  # as SQLite FTS5 and Lucene
 B = 0.75
+MASK_CACHE = 32  # filter masks kept per index
 FORMAT = 1  # of saved indexes; with the tokenizer's rules and BM25's parameters, in SIGNATURE
 SIGNATURE = hashlib.sha256(repr((FORMAT, K1, B, WORD.pattern, sorted(STOPWORDS),
                                  "porter2")).encode()).hexdigest()[:16]
@@ -218,6 +219,7 @@ class LexicalIndex:
     def __init__(self, db: sqlite3.Connection, since: int | None = None,
                  stats: tuple[Stats, Stats] | None = None, tokenize: Tokenizer | None = None):
         self.tokenize = tokenize or Tokenizer()
+        self._mask_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # a segment's few chunks by their generation (SQLite would rather scan every chunk
         # in document order, 56 ms at 100k chunks)
         where, args = ("INDEXED BY chunks_generation ", "WHERE c.generation > ? "), (since,)
@@ -299,10 +301,14 @@ class LexicalIndex:
             raise ValueError(f"{path} was written by another version")
         self = cls.__new__(cls)
         self.tokenize = Tokenizer()
-        for name in cls.ARRAYS:
-            setattr(self, name, np.load(path / f"{name.lstrip('_')}.npy", mmap_mode="r"))
+        self._mask_cache = {}
+        for name in cls.ARRAYS:  # plain views of the maps: np.memmap's slicing is slow
+            setattr(self, name, np.asarray(np.load(path / f"{name.lstrip('_')}.npy",
+                                                   mmap_mode="r")))
         loaded = {p: bm25s.BM25.load(str(path / p), mmap=True, show_progress=False)
                   for p in meta["parts"]}
+        for index in loaded.values():
+            index.scores = {k: np.asarray(v) for k, v in index.scores.items()}
         self._chunks, self._sentences = loaded.get("chunks"), loaded.get("sentences")
         self.stats = (Stats.of(self._chunks, np.array([meta["avgdl"][0]])),
                       Stats.of(self._sentences, np.array([meta["avgdl"][1]])))
@@ -319,15 +325,28 @@ class LexicalIndex:
         idx = np.searchsorted(self._sorted_ids, allowed).clip(0, len(self._sorted_ids) - 1)
         return self._order[idx[self._sorted_ids[idx] == allowed]]
 
-    def _allowed_docs(self, allowed: np.ndarray | None) -> np.ndarray | None:
-        if allowed is None:
-            return None
-        return np.unique(self.chunk_doc[self._positions(allowed)])
+    def _masks(self, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which chunks, and which articles, an ``allowed`` array admits, as boolean masks;
+        kept for the last few arrays (the store hands out one array per filter, and a
+        question's hints search the same filters several times)."""
+        cached = self._mask_cache.get(id(allowed))
+        if cached is not None and cached[0] is allowed:
+            return cached[1], cached[2]
+        positions = self._positions(allowed)
+        chunks = self._flags(len(self.chunk_ids), positions)
+        n_docs = int(self.chunk_doc.max()) + 1 if len(self.chunk_doc) else 1
+        docs = self._flags(n_docs, self.chunk_doc[positions])
+        if len(self._mask_cache) >= MASK_CACHE:
+            self._mask_cache.clear()
+        self._mask_cache[id(allowed)] = (allowed, chunks, docs)
+        return chunks, docs
 
     @staticmethod
-    def _top(scores: np.ndarray, k: int) -> np.ndarray:
-        """Positions of the ``k`` best positive scores, best first (ties: lower position)."""
-        hits = np.flatnonzero(scores > 0)
+    def _top(scores: np.ndarray, k: int, hits: np.ndarray | None = None) -> np.ndarray:
+        """Positions of the ``k`` best positive scores (among ``hits``, the positions still
+        in play; None = all), best first (ties: lower position)."""
+        if hits is None:
+            hits = np.flatnonzero(scores > 0)
         if len(hits) > k:
             hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
         return hits[np.lexsort((hits, -scores[hits]))]
@@ -337,12 +356,9 @@ class LexicalIndex:
         tokens = self.tokenize(question)
         if index is None or not tokens or k <= 0:
             return None
-        return index.get_scores(tokens)
-
-    @staticmethod
-    def _keep(scores: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """``scores`` with everything outside the boolean mask ``keep`` zeroed."""
-        return np.where(keep, scores, 0.0)
+        if isinstance(index, Weighted):
+            return index.get_scores(tokens)
+        return _accumulate(index, tokens)
 
     @staticmethod
     def _flags(size: int, positions: np.ndarray) -> np.ndarray:
@@ -357,18 +373,12 @@ class LexicalIndex:
         scores = self._scores(self._chunks, question, k)
         if scores is None:
             return []
-        keep = self._chunk_mask(allowed, dropped)
-        if keep is not None:
-            scores = self._keep(scores, keep)
-        return [(int(self.chunk_ids[p]), float(scores[p])) for p in self._top(scores, k)]
-
-    def _chunk_mask(self, allowed: np.ndarray | None,
-                    dropped: Dropped | None) -> np.ndarray | None:
-        keep = None if allowed is None else self._flags(len(self.chunk_ids),
-                                                        self._positions(allowed))
+        hits = np.flatnonzero(scores > 0)  # filters are looked up at these only
+        if allowed is not None:
+            hits = hits[self._masks(allowed)[0][hits]]
         if dropped is not None:
-            keep = dropped.chunks if keep is None else keep & dropped.chunks
-        return keep
+            hits = hits[dropped.chunks[hits]]
+        return [(int(self.chunk_ids[p]), float(scores[p])) for p in self._top(scores, k, hits)]
 
     def sentence_search(self, question: str, k: int, allowed: np.ndarray | None = None,
                         dropped: Dropped | None = None) -> list[tuple[int, float]]:
@@ -376,25 +386,44 @@ class LexicalIndex:
         scores = self._scores(self._sentences, question, k)
         if scores is None:
             return []
-        docs = self._allowed_docs(allowed)
-        if docs is not None:
-            n_docs = int(self.chunk_doc.max()) + 1 if len(self.chunk_doc) else 1
-            scores = self._keep(scores, self._flags(n_docs, docs)[self.sent_doc])
+        hits = np.flatnonzero(scores > 0)
+        chunk_ok = None
+        if allowed is not None:
+            chunk_ok, doc_ok = self._masks(allowed)
+            hits = hits[doc_ok[self.sent_doc[hits]]]
         if dropped is not None:
-            scores = self._keep(scores, dropped.sentences)
-        top = self._top(scores, 2 * k)  # best first
+            hits = hits[dropped.sentences[hits]]
+            chunk_ok = dropped.chunks if chunk_ok is None else chunk_ok & dropped.chunks
+        top = self._top(scores, 2 * k, hits)  # best first
         starts, counts = self._owner_ptr[top], self._owner_count[top]
         # every (sentence, owning chunk) pair, in that order, without a Python loop
         pairs = np.arange(counts.sum()) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
         pos, pair_scores = self._owner_pos[pairs], np.repeat(scores[top], counts)
-        keep = self._chunk_mask(allowed, dropped)
-        if keep is not None:
-            pos, pair_scores = pos[keep[pos]], pair_scores[keep[pos]]
+        if chunk_ok is not None:
+            keep = chunk_ok[pos]
+            pos, pair_scores = pos[keep], pair_scores[keep]
         # a chunk's first pair holds its best sentence's score
         ids, first = np.unique(self.chunk_ids[pos], return_index=True)
         best = pair_scores[first]
         order = np.lexsort((ids, -best))[:k]
         return [(int(i), float(b)) for i, b in zip(ids[order], best[order], strict=True)]
+
+
+def _accumulate(index, tokens: list[str]) -> np.ndarray:
+    """bm25s's ``get_scores``, summed the same way (float32, term by term, so bit for bit
+    equal) but with a fancy-index add per term instead of its numpy backend's ``np.add.at``
+    (18 ms of a question at a million chunks; its numba backend would need numba)."""
+    m = index.scores
+    data, indices, indptr = m["data"], m["indices"], m["indptr"]
+    scores = np.zeros(int(m["num_docs"]), dtype=np.float32)
+    vocab = index.vocab_dict
+    for token in tokens:
+        t = vocab.get(token)
+        if t is None or t >= len(indptr) - 1:
+            continue
+        a, b = int(indptr[t]), int(indptr[t + 1])
+        scores[indices[a:b]] += data[a:b]  # a term's documents are distinct
+    return scores
 
 
 class Dropped:

@@ -213,7 +213,7 @@ def test_a_saved_base_is_loaded_and_caught_up_not_rebuilt(tmp_path, hash_embedde
     other = reopen(svc, hash_embedder)  # as a restarted server
     view = other.store.lexical()
     assert view.base_generation == built.generation and view.segments == 1
-    assert isinstance(view.base.chunk_ids, np.memmap)  # read from disk as needed
+    assert isinstance(view.base.chunk_ids.base, np.memmap)  # read from disk as needed
     assert len(view) == other.store.counts()["chunks"]
     for q in QUESTIONS:  # ranks as the index it was saved from, caught up the same way
         assert view.search(q, 10) == svc.store.lexical().search(q, 10), q

@@ -103,12 +103,13 @@ class Postings:
             return (np.zeros(0, np.int32),) * 2 + (np.zeros(0, np.float32),)
         return np.concatenate(docs), np.concatenate(terms), np.concatenate(counts)
 
-    def weights(self, idf: np.ndarray, avgdl: float, block: int = 1 << 22
+    def weights(self, idf: np.ndarray, avgdl: float,
+                pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(document, term, BM25 weight) of every pair, Lucene's form as bm25s computes it
-        (float32 idf times a float64 term-frequency part, rounded to float32), so a base
-        built here scores exactly as bm25s's own ``index`` would."""
-        doc, term, tf = self.pairs(block)
+        """(document, term, BM25 weight) of every pair (``pairs``, if counted already),
+        Lucene's form as bm25s computes it (float32 idf times a float64 term-frequency part,
+        rounded to float32), so a base built here scores exactly as bm25s's ``index`` would."""
+        doc, term, tf = pairs if pairs is not None else self.pairs()
         norm = K1 * ((1 - B) + B * self.lengths / avgdl)
         return doc, term, (idf[term] * (tf / (norm[doc] + tf))).astype(np.float32)
 
@@ -127,10 +128,11 @@ def _bm25(postings: Postings, block: int = 1 << 22):
     n, width = len(postings), len(postings.vocab)
     if n == 0 or width == 0:
         return None
-    _, term, _ = postings.pairs(block)
-    df = np.bincount(term, minlength=width)
+    pairs = postings.pairs(block)
+    df = np.bincount(pairs[1], minlength=width)
     doc, term, data = postings.weights(_idf(n, df.tolist()), float(postings.lengths.mean()),
-                                       block)
+                                       pairs)
+    del pairs
     order = np.argsort(term, kind="stable")  # by term, documents in order within each
     index = bm25s.BM25(k1=K1, b=B)
     index.scores = {"data": data[order], "indices": doc[order],

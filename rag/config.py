@@ -100,8 +100,9 @@ class Settings(BaseSettings):
     max_per_doc: int = Field(0, ge=0, description="Chunks one article may place in the results "
                              "before others' (0 = no cap; doc_decay already spreads them).")
     keyword_backend: Literal["bm25s", "fts5"] = Field(
-        "bm25s", description="BM25 implementation: `bm25s` (in memory, rebuilt from the store "
-        "when it changes; fastest) or `fts5` (SQLite's index inside the store).")
+        "bm25s", description="BM25 implementation: `bm25s` (in memory, caught up with each "
+        "write, its base saved beside the index; fastest) or `fts5` (SQLite's index inside "
+        "the store).")
     api_keys: str = Field("", description="Comma-separated API keys; when set, write "
                           "endpoints require `Authorization: Bearer <key>`.", repr=False)
     protect_reads: bool = Field(False, description="With RAG_API_KEYS set, require a key for "

@@ -111,7 +111,12 @@ class Postings:
         rounded to float32), so a base built here scores exactly as bm25s's ``index`` would."""
         doc, term, tf = pairs if pairs is not None else self.pairs()
         norm = K1 * ((1 - B) + B * self.lengths / avgdl)
-        return doc, term, (idf[term] * (tf / (norm[doc] + tf))).astype(np.float32)
+        data = np.empty(len(doc), dtype=np.float32)
+        step = 1 << 22  # in slices: float64 temporaries of every pair were gigabytes
+        for a in range(0, len(doc), step):
+            d, t, f = doc[a:a + step], term[a:a + step], tf[a:a + step]
+            data[a:a + step] = idf[t] * (f / (norm[d] + f))
+        return doc, term, data
 
 
 def _idf(n: int, df: Iterable[int]) -> np.ndarray:
@@ -134,13 +139,26 @@ def _bm25(postings: Postings, block: int = 1 << 22):
                                        pairs)
     del pairs
     order = np.argsort(term, kind="stable")  # by term, documents in order within each
+    del term
+    doc = doc[order]
+    data = data[order]
+    del order
     index = bm25s.BM25(k1=K1, b=B)
-    index.scores = {"data": data[order], "indices": doc[order],
+    index.scores = {"data": data, "indices": doc,
                     "indptr": np.concatenate([[0], np.cumsum(df)]).astype(np.int64),
                     "num_docs": n}
     index.vocab_dict = dict(postings.vocab)
     index.nonoccurrence_array = None
     return index
+
+
+def _index(postings: Postings, stats: Stats | None):
+    """A base index of ``postings`` (bm25s) and its statistics, or, given a base's ``stats``,
+    a segment weighed with them."""
+    if stats is not None:
+        return (Weighted(postings, stats) if len(postings) else None), stats
+    index = _bm25(postings)
+    return index, Stats.of(index, postings.lengths)
 
 
 def meta_words(source: str, domain: str, author: str | None, published: str | None) -> str:
@@ -245,10 +263,12 @@ class LexicalIndex:
         self.chunk_doc = np.repeat(np.arange(len(spans), dtype=np.int64),
                                    [len(c) for c in spans.values()])
         self.chunk_lengths = chunk_terms.lengths.astype(np.float64)
-        # sentences, each mapped to the chunks that contain it whole
+        self._chunks, chunk_stats = _index(chunk_terms, stats and stats[0])
+        del chunk_terms  # before the sentences' tokens come in
+        # sentences, each mapped to the chunks that contain it whole (compact arrays: ~7M
+        # sentences at a million chunks)
         sent_terms = Postings()
-        sent_doc: list[int] = []
-        owners: list[list[int]] = []
+        sent_doc, owner_count, owner_pos = array("q"), array("q"), array("q")
         for doc, (document_id, chunks) in enumerate(spans.items()):
             body = db.execute("SELECT body FROM documents WHERE document_id = ?",
                               (document_id,)).fetchone()[0]
@@ -259,20 +279,15 @@ class LexicalIndex:
                 if held:
                     sent_terms.add(self.tokenize(body[start:end]))
                     sent_doc.append(doc)
-                    owners.append(held)
+                    owner_count.append(len(held))
+                    owner_pos.extend(held)
         self.sent_doc = np.array(sent_doc, dtype=np.int64)
         # sentence s lies whole in the chunks at positions _owner_pos[_owner_ptr[s]:_owner_ptr[s+1]]
-        self._owner_ptr = np.cumsum([0, *map(len, owners)], dtype=np.int64)
-        self._owner_count = np.diff(self._owner_ptr)
-        self._owner_pos = np.array([p for o in owners for p in o], dtype=np.int64)
-        if stats is None:
-            self._chunks, self._sentences = _bm25(chunk_terms), _bm25(sent_terms)
-            self.stats = (Stats.of(self._chunks, chunk_terms.lengths),
-                          Stats.of(self._sentences, sent_terms.lengths))
-        else:
-            self._chunks = Weighted(chunk_terms, stats[0]) if ids else None
-            self._sentences = Weighted(sent_terms, stats[1]) if len(sent_terms) else None
-            self.stats = stats
+        self._owner_count = np.array(owner_count, dtype=np.int64)
+        self._owner_ptr = np.concatenate([[0], np.cumsum(self._owner_count)]).astype(np.int64)
+        self._owner_pos = np.array(owner_pos, dtype=np.int64)
+        self._sentences, sentence_stats = _index(sent_terms, stats and stats[1])
+        self.stats = stats or (chunk_stats, sentence_stats)
 
     ARRAYS = ("chunk_ids", "_order", "_sorted_ids", "chunk_doc", "chunk_lengths", "sent_doc",
               "_owner_ptr", "_owner_count", "_owner_pos")

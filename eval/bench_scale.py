@@ -55,10 +55,12 @@ after ``optimize``, plus fetching 100 chunk rows by id (what follows every vecto
 
 The bm25s worker (the service's default keyword backend, ``rag.lexical``) indexes the same
 N chunk texts, each as one document ``text title meta`` (as ``LexicalIndex`` concatenates a
-chunk's text, title and metadata), tokenized by ``rag.lexical.Tokenizer`` and indexed by
-``rag.lexical._bm25`` (bm25s, k1 1.2, b 0.75): tokenize and index time, index arrays size, and
-the process's peak RSS (the build peak: token lists plus bm25s's intermediates). It then times
-``LexicalIndex.search(question, 100)`` (tokenize, ``get_scores``, top-k), the question being the
+chunk's text, title and metadata), tokenized by ``rag.lexical.Tokenizer`` into compact token
+ids (``rag.lexical.Postings``) and indexed by ``rag.lexical._bm25`` (bm25s's matrix layout, built
+with numpy; k1 1.2, b 0.75): tokenize and index time, index arrays size, and the process's peak
+RSS (the build peak). Figures before 2026-11-26 (third session) came from bm25s's own ``index``
+over Python token lists. It then times ``LexicalIndex.search(question, 100)`` (tokenize,
+scores, top-k), the question being the
 FTS query's 6 terms separated by spaces (bm25s scores any matching term, like an OR); and the
 same with ``allowed`` = the chunk ids of a random 5% of the documents (13 chunks per document,
 as the FTS ``chunks`` table; a new set per query), so the ``np.isin`` mask is timed too. Then
@@ -559,7 +561,7 @@ def allowed_ids(n: int, rng: np.random.Generator) -> np.ndarray:
 def worker_bm25s(task: dict) -> dict:
     import bm25s
 
-    from rag.lexical import LexicalIndex, Tokenizer, _bm25
+    from rag.lexical import LexicalIndex, Postings, Tokenizer, _accumulate, _bm25
 
     n, gen = task["n"], task["gen"]
     vocab = np.array(load_vocab(Path(gen["basis"]) if gen["basis"] else None, VOCAB), dtype=object)
@@ -569,18 +571,19 @@ def worker_bm25s(task: dict) -> dict:
     words = tuple(task["opts"]["words"])
     tokenize = Tokenizer()
     rss_base = current_rss_mb()
-    tokens: list[list[str]] = []
+    tokens = Postings()  # compact token ids, as LexicalIndex collects them
     gen_s, tok_s, block = 0.0, 0.0, 20_000  # the same blocks and streams as fts_fill
     for b, start in enumerate(range(0, n, block)):
         t0 = time.perf_counter()
         texts = make_texts(vocab, cdf, _rng(gen["seed"], STREAM_TEXT, b), min(block, n - start),
                            words)
         t1 = time.perf_counter()
-        tokens.extend(tokenize(f"{text} {title} {meta}") for text, title, meta in texts)
+        for text, title, meta in texts:
+            tokens.add(tokenize(f"{text} {title} {meta}"))
         tok_s += time.perf_counter() - t1
         gen_s += t1 - t0
     del texts
-    n_tokens = sum(len(t) for t in tokens)
+    n_tokens = int(tokens.lengths.sum())
     tokens_rss = current_rss_mb()
     log(f"  bm25s N={n:,}: tokenized {n_tokens:,} tokens in {tok_s:.1f}s; indexing")
     t0 = time.perf_counter()
@@ -592,8 +595,9 @@ def worker_bm25s(task: dict) -> dict:
     index_mb = sum(sc[k].nbytes for k in ("data", "indices", "indptr")) / 2**20
     # LexicalIndex with only what search() reads (its __init__ reads a store)
     lex = LexicalIndex.__new__(LexicalIndex)
-    lex.tokenize, lex._chunks = tokenize, bm
+    lex.tokenize, lex._chunks, lex._mask_cache = tokenize, bm, {}
     lex.chunk_ids = np.arange(1, n + 1, dtype=np.int64)
+    lex.chunk_doc = np.arange(n, dtype=np.int64)
     lex._order = np.arange(n)  # ids already sorted, as LexicalIndex.__init__ would find
     lex._sorted_ids = lex.chunk_ids
     served_rss = current_rss_mb()
@@ -617,7 +621,7 @@ def worker_bm25s(task: dict) -> dict:
         t0 = time.perf_counter()
         toks = tokenize(q)
         t1 = time.perf_counter()
-        scores = bm.get_scores(toks)
+        scores = _accumulate(bm, toks)
         t2 = time.perf_counter()
         masked = np.where(np.isin(lex.chunk_ids, a), scores, 0.0)
         t3 = time.perf_counter()

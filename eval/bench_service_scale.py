@@ -140,6 +140,18 @@ class Articles:
         return article, chunks
 
 
+def rss_parts_mb() -> dict[str, float]:
+    """Anonymous (the heap, numpy arrays) and file-backed (memory-mapped files: saved keyword
+    bases, shared and reclaimable) resident memory of this process."""
+    parts = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssFile"):
+                parts[key] = int(value.split()[0]) / 1024
+    return parts
+
+
 def index_params(settings):
     from rag.embedding import make_embedder
     from rag.store import IndexParams
@@ -245,7 +257,7 @@ def worker_serve(args: argparse.Namespace) -> dict:
     t_saved = time.perf_counter() - t_saved
     gc.collect()
     gc.freeze()
-    rss_ready = current_rss_mb()
+    rss_ready, parts_ready = current_rss_mb(), rss_parts_mb()
     questions = make_questions(args, service.store.sources())
     questions, fresh = questions[:-2], questions[-2:]  # two new ones for after the write
     times = []
@@ -276,11 +288,12 @@ def worker_serve(args: argparse.Namespace) -> dict:
         t = time.perf_counter()
         service.ask(q, k=10)
         after.append((time.perf_counter() - t) * 1000)
-    rss_end = current_rss_mb()
+    rss_end, parts_end = current_rss_mb(), rss_parts_mb()
     return {"open_s": t_open, "ready_s": t_ready, "rss_start_mb": rss_before,
             "loaded_saved_base": bool(saved_before), "base_generation": view.base_generation,
             "segments_at_ready": view.segments, "save_wait_s": t_saved,
             "rss_ready_mb": rss_ready, "rss_end_mb": rss_end, "peak_rss_mb": peak_rss_mb(),
+            "rss_ready_parts_mb": parts_ready, "rss_end_parts_mb": parts_end,
             "questions": len(times), "p50_ms": pctl(times, 50), "p99_ms": pctl(times, 99),
             "mean_ms": float(np.mean(times)),
             "cached_p50_ms": pctl(repeat, 50), "cached_p99_ms": pctl(repeat, 99),
@@ -330,7 +343,9 @@ def report(r: dict) -> str:
         start = "saved keyword base loaded" if s.get("loaded_saved_base") else "built"
         lines += [
             f"{name} ({start}): ready in {s['ready_s']:.1f} s; RSS after warm-up "
-            f"{s['rss_ready_mb']:,.0f} MB, peak {s['peak_rss_mb']:,.0f} MB",
+            f"{s['rss_ready_mb']:,.0f} MB, at the end {s['rss_end_mb']:,.0f} MB (of which "
+            f"mapped files {s['rss_end_parts_mb'].get('RssFile', 0):,.0f} MB), peak "
+            f"{s['peak_rss_mb']:,.0f} MB",
             f"  questions ({s['questions']}, hybrid, k=10, answer on, in process): p50 "
             f"{s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms; repeated (cached embeddings) "
             f"p50 {s['cached_p50_ms']:.1f} ms",

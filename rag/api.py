@@ -217,6 +217,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                   author: Annotated[list[str] | None, Query(max_length=200)] = None,
                   published_after: IsoDate | None = None,
                   published_before: IsoDate | None = None) -> dict:
+        if published_after and published_before and published_after > published_before:
+            raise RequestValidationError([{  # as /query refuses the same filters
+                "loc": ("query", "published_after"), "type": "value_error",
+                "msg": "published_after is later than published_before"}])
         filters = Filters(authors=tuple(author or ()), sources=tuple(source or ()),
                           published_after=published_after, published_before=published_before)
         total, docs = svc.store.documents(limit, offset, filters)

@@ -87,6 +87,9 @@ def test_add_update_unchanged_rejected_then_query_and_delete(server):
     dated = httpx.get(server + "/documents", params={"published_after": "2024-05-02",
                                                      "published_before": "2024-05-31"}).json()
     assert [d["url"] for d in dated["documents"]] == [story(2)["url"]]
+    inverted = httpx.get(server + "/documents", params={"published_after": "2024-05-31",
+                                                        "published_before": "2024-05-02"})
+    assert inverted.status_code == 422 and "later than" in inverted.json()["error"]["message"]
     by_author = httpx.get(server + "/documents", params={"author": "ana ríos"}).json()
     assert by_author["total"] == 2
 

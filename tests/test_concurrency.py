@@ -11,6 +11,8 @@ import pytest
 
 from rag.documents import Article
 from rag.errors import NotFound
+from rag.lexical import LexicalIndex
+from rag.segments import Policy
 
 from conftest import BACKENDS, open_service, to_milvus
 
@@ -24,8 +26,11 @@ def volcano(n: int) -> Article:
                    source="Example Wire")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, "segments"])
 def test_queries_during_adds_and_deletes(backend, seed_index, tmp_path, real_embedder):
+    """``segments``: the embedded backend with the keyword index caught up by segments,
+    folded and merged in the back while the queries run (a small index is otherwise
+    rebuilt whole on each change)."""
     index = tmp_path / "index"
     shutil.copytree(seed_index, index)
     if backend == "milvus":
@@ -34,8 +39,11 @@ def test_queries_during_adds_and_deletes(backend, seed_index, tmp_path, real_emb
                            milvus_uri=str(tmp_path / "milvus.db"))
     else:
         svc = open_service(index, real_embedder)
+    if backend == "segments":
+        svc.store._lexical.policy = Policy(small=0, fraction=0.5, max_segments=2)
     errors: list[BaseException] = []
     answered = [0]
+    parts = [0]  # the most keyword index parts a query saw (base + segments)
     stop = threading.Event()
 
     def reader() -> None:
@@ -45,6 +53,8 @@ def test_queries_during_adds_and_deletes(backend, seed_index, tmp_path, real_emb
             i += 1
             try:
                 result = svc.ask(q, k=5)
+                if backend == "segments":
+                    parts[0] = max(parts[0], len(svc.store.lexical().parts))
                 for p in result.passages:
                     try:
                         body = svc.store.document(p.document_id)["body"]
@@ -74,3 +84,25 @@ def test_queries_during_adds_and_deletes(backend, seed_index, tmp_path, real_emb
     assert not {volcano(r + 100).url for r in range(8)} & urls
     top = svc.ask("What is the range of the ATACMS missiles?", k=1).passages[0]
     assert "190 miles" in top.text
+    if backend == "segments":
+        assert parts[0] >= 2  # queries did run on segments
+        with svc.store._read() as db:
+            fresh = LexicalIndex(db)
+        for merged in (False, True):  # as caught up, then after any merge in the back
+            if merged:
+                svc.store._lexical.wait(60)
+            view = svc.store.lexical()
+            assert len(view) == svc.store.counts()["chunks"]
+            for q in QUESTIONS:  # exactly the live chunks
+                assert {i for i, _ in view.search(q, 1000)} == {
+                    i for i, _ in fresh.search(q, 1000)}, (merged, q)
+        # and one more delete and add caught up without a merge, over what the run left
+        svc.store._lexical.policy = Policy(small=0, fraction=100.0, max_segments=100)
+        svc.store.delete([volcano(0).url])
+        svc.ingest_articles([volcano(200)])
+        view = svc.store.lexical()
+        assert view.segments >= 1
+        with svc.store._read() as db:
+            fresh = LexicalIndex(db)
+        for q in QUESTIONS:
+            assert {i for i, _ in view.search(q, 1000)} == {i for i, _ in fresh.search(q, 1000)}

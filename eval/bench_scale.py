@@ -82,8 +82,9 @@ import resource
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -596,6 +597,7 @@ def worker_bm25s(task: dict) -> dict:
     # LexicalIndex with only what search() reads (its __init__ reads a store)
     lex = LexicalIndex.__new__(LexicalIndex)
     lex.tokenize, lex._chunks, lex._mask_cache = tokenize, bm, {}
+    lex._score_cache, lex._score_lock = OrderedDict(), threading.Lock()
     lex.chunk_ids = np.arange(1, n + 1, dtype=np.int64)
     lex.chunk_doc = np.arange(n, dtype=np.int64)
     lex._order = np.arange(n)  # ids already sorted, as LexicalIndex.__init__ would find

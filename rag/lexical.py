@@ -17,7 +17,9 @@ import hashlib
 import json
 import math
 import sqlite3
+import threading
 from array import array
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +33,7 @@ from rag.answer import STOPWORDS, WORD
 K1 = 1.2  # as SQLite FTS5 and Lucene
 B = 0.75
 MASK_CACHE = 32  # filter masks kept per index
+SCORE_CACHE = 4  # score arrays kept per index (28 MB each for 7M sentences)
 FORMAT = 1  # of saved indexes; with the tokenizer's rules and BM25's parameters, in SIGNATURE
 SIGNATURE = hashlib.sha256(repr((FORMAT, K1, B, WORD.pattern, sorted(STOPWORDS),
                                  "porter2")).encode()).hexdigest()[:16]
@@ -240,6 +243,8 @@ class LexicalIndex:
                  stats: tuple[Stats, Stats] | None = None, tokenize: Tokenizer | None = None):
         self.tokenize = tokenize or Tokenizer()
         self._mask_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._score_cache: OrderedDict = OrderedDict()
+        self._score_lock = threading.Lock()
         # a segment's few chunks by their generation (SQLite would rather scan every chunk
         # in document order, 56 ms at 100k chunks)
         where, args = ("INDEXED BY chunks_generation ", "WHERE c.generation > ? "), (since,)
@@ -319,6 +324,8 @@ class LexicalIndex:
         self = cls.__new__(cls)
         self.tokenize = Tokenizer()
         self._mask_cache = {}
+        self._score_cache = OrderedDict()
+        self._score_lock = threading.Lock()
         for name in cls.ARRAYS:  # plain views of the maps: np.memmap's slicing is slow
             setattr(self, name, np.asarray(np.load(path / f"{name.lstrip('_')}.npy",
                                                    mmap_mode="r")))
@@ -368,6 +375,25 @@ class LexicalIndex:
             hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
         return hits[np.lexsort((hits, -scores[hits]))]
 
+    def _scored(self, index, question: str, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``_scores`` and the positions of the positive ones, kept for the last few texts: a
+        question is searched again restricted to each publisher and date it names, with the
+        same scores (read only: the filters apply to the positions)."""
+        key = (id(index), question)
+        with self._score_lock:
+            cached = self._score_cache.get(key)
+        if cached is not None:
+            return cached
+        scores = self._scores(index, question, k)
+        if scores is None:
+            return None
+        scored = (scores, np.flatnonzero(scores > 0))
+        with self._score_lock:
+            self._score_cache[key] = scored
+            while len(self._score_cache) > SCORE_CACHE:
+                self._score_cache.popitem(last=False)
+        return scored
+
     def _scores(self, index, question: str, k: int) -> np.ndarray | None:
         """BM25 scores of every item of ``index`` for ``question``; None if nothing to do."""
         tokens = self.tokenize(question)
@@ -387,10 +413,10 @@ class LexicalIndex:
                dropped: Dropped | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (chunk id, BM25 score) among the ``allowed`` chunk ids (None = all),
         less the ``dropped`` ones."""
-        scores = self._scores(self._chunks, question, k)
-        if scores is None:
+        scored = self._scored(self._chunks, question, k)
+        if scored is None:
             return []
-        hits = np.flatnonzero(scores > 0)  # filters are looked up at these only
+        scores, hits = scored  # filters are looked up at the hits only
         if allowed is not None:
             hits = hits[self._masks(allowed)[0][hits]]
         if dropped is not None:
@@ -400,10 +426,10 @@ class LexicalIndex:
     def sentence_search(self, question: str, k: int, allowed: np.ndarray | None = None,
                         dropped: Dropped | None = None) -> list[tuple[int, float]]:
         """Chunks ranked by the BM25 score of the best-matching sentence they contain."""
-        scores = self._scores(self._sentences, question, k)
-        if scores is None:
+        scored = self._scored(self._sentences, question, k)
+        if scored is None:
             return []
-        hits = np.flatnonzero(scores > 0)
+        scores, hits = scored
         chunk_ok = None
         if allowed is not None:
             chunk_ok, doc_ok = self._masks(allowed)

@@ -75,9 +75,14 @@ def test_filters_restrict_both_searches(svc):
     store = svc.store
     other = store.allowed_chunk_ids(Filters(sources=("Other Wire",)))
     lex = store.lexical()
+    q = "range missiles budget"
+    unfiltered = (lex.search(q, 10), lex.sentence_search(q, 10))
+    assert len(set(docs_of(store, unfiltered[0]))) > 1
     assert set(docs_of(store, lex.search("range missiles budget", 10, other))) == {"3"}
     assert set(docs_of(store, lex.sentence_search("range missiles budget", 10, other))) == {"3"}
     assert lex.search("budget", 10, np.zeros(0, np.int64)) == []
+    # a question's scores are kept for its filtered searches, never changed by them
+    assert (lex.search(q, 10), lex.sentence_search(q, 10)) == unfiltered
 
 
 def test_sentence_search_ranks_the_chunk_holding_the_best_sentence(svc):

@@ -104,11 +104,7 @@ class Postings:
             first = last
         if not docs:
             return (np.zeros(0, np.int32),) * 2 + (np.zeros(0, np.float32),)
-        out = []
-        for parts in (docs, terms, counts):  # one at a time: each block freed once copied
-            out.append(np.concatenate(parts))
-            parts.clear()
-        return out[0], out[1], out[2]
+        return np.concatenate(docs), np.concatenate(terms), np.concatenate(counts)
 
     def weights(self, idf: np.ndarray, avgdl: float,
                 pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -136,7 +132,6 @@ def _bm25(postings: Postings, block: int = 1 << 22):
     (bm25s's own ``index`` takes a Python list of tokens per document: minutes and gigabytes
     at a million chunks) and searched by bm25s."""
     import bm25s
-    from scipy import sparse
 
     n, width = len(postings), len(postings.vocab)
     if n == 0 or width == 0:
@@ -146,16 +141,15 @@ def _bm25(postings: Postings, block: int = 1 << 22):
     doc, term, data = postings.weights(_idf(n, df.tolist()), float(postings.lengths.mean()),
                                        pairs)
     del pairs
-    # the pairs come by document, then term: a CSR matrix as they are, which scipy turns
-    # into bm25s's CSC (by term, documents in order within each) with a counting sort,
-    # in less memory than an argsort's int64 permutation and two gathered copies
-    rows = np.concatenate([[0], np.cumsum(np.bincount(doc, minlength=n))])
-    del doc
-    matrix = sparse.csr_matrix((data, term, rows), shape=(n, width), copy=False).tocsc()
-    del data, term, rows
+    order = np.argsort(term, kind="stable")  # by term, documents in order within each
+    del term
+    doc = doc[order]
+    data = data[order]
+    del order
     index = bm25s.BM25(k1=K1, b=B)
-    index.scores = {"data": matrix.data, "indices": matrix.indices.astype(np.int32, copy=False),
-                    "indptr": matrix.indptr.astype(np.int64), "num_docs": n}
+    index.scores = {"data": data, "indices": doc,
+                    "indptr": np.concatenate([[0], np.cumsum(df)]).astype(np.int64),
+                    "num_docs": n}
     index.vocab_dict = dict(postings.vocab)
     index.nonoccurrence_array = None
     return index

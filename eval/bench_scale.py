@@ -56,7 +56,7 @@ after ``optimize``, plus fetching 100 chunk rows by id (what follows every vecto
 The bm25s worker (the service's default keyword backend, ``rag.lexical``) indexes the same
 N chunk texts, each as one document ``text title meta`` (as ``LexicalIndex`` concatenates a
 chunk's text, title and metadata), tokenized by ``rag.lexical.Tokenizer`` into compact token
-ids (``rag.lexical.Postings``) and indexed by ``rag.lexical._bm25`` (bm25s's matrix layout, built
+ids (``rag.bm25.Postings``) and indexed by ``rag.bm25.build_index`` (bm25s's matrix layout, built
 with numpy; k1 1.2, b 0.75): tokenize and index time, index arrays size, and the process's peak
 RSS (the build peak). Figures before 2026-11-26 (third session) came from bm25s's own ``index``
 over Python token lists. It then times ``LexicalIndex.search(question, 100)`` (tokenize,
@@ -562,7 +562,8 @@ def allowed_ids(n: int, rng: np.random.Generator) -> np.ndarray:
 def worker_bm25s(task: dict) -> dict:
     import bm25s
 
-    from rag.lexical import LexicalIndex, Postings, Tokenizer, _accumulate, _bm25
+    from rag.bm25 import Postings, accumulate, build_index
+    from rag.lexical import LexicalIndex, Tokenizer
 
     n, gen = task["n"], task["gen"]
     vocab = np.array(load_vocab(Path(gen["basis"]) if gen["basis"] else None, VOCAB), dtype=object)
@@ -588,7 +589,7 @@ def worker_bm25s(task: dict) -> dict:
     tokens_rss = current_rss_mb()
     log(f"  bm25s N={n:,}: tokenized {n_tokens:,} tokens in {tok_s:.1f}s; indexing")
     t0 = time.perf_counter()
-    bm = _bm25(tokens)
+    bm = build_index(tokens)
     index_s = time.perf_counter() - t0
     del tokens
     build_rss = peak_rss_mb()
@@ -623,7 +624,7 @@ def worker_bm25s(task: dict) -> dict:
         t0 = time.perf_counter()
         toks = tokenize(q)
         t1 = time.perf_counter()
-        scores = _accumulate(bm, toks)
+        scores = accumulate(bm, toks)
         t2 = time.perf_counter()
         masked = np.where(np.isin(lex.chunk_ids, a), scores, 0.0)
         t3 = time.perf_counter()

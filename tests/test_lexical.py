@@ -145,7 +145,7 @@ def test_numpy_built_index_scores_exactly_as_bm25s_own_index():
     bit for bit, including empty documents, repeated terms and blocks that split the corpus."""
     import bm25s
 
-    from rag.lexical import Postings, _bm25
+    from rag.bm25 import Postings, build_index
 
     rng = np.random.default_rng(7)
     vocab = [f"w{i}" for i in range(300)]
@@ -157,7 +157,7 @@ def test_numpy_built_index_scores_exactly_as_bm25s_own_index():
     for doc in docs:
         postings.add(doc)
     for block in (1 << 22, 50):  # one block, and many
-        ours = _bm25(postings, block)
+        ours = build_index(postings, block)
         for q in (["w1"], ["w0", "w2", "w0"], ["w299", "nothing"], vocab[:40]):
             assert np.array_equal(ours.get_scores(q), own.get_scores(q)), (block, q)
-    assert _bm25(Postings()) is None
+    assert build_index(Postings()) is None

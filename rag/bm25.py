@@ -126,10 +126,11 @@ class Stats:
     df: np.ndarray
 
     @classmethod
-    def of(cls, index, lengths: np.ndarray) -> Stats:
+    def of(cls, index, avgdl: float) -> Stats:
+        """``index``'s statistics (a bm25s index, or None) and its mean document length."""
         if index is None:
             return cls(0, 1.0, {}, np.zeros(0, dtype=np.int64))
-        return cls(int(index.scores["num_docs"]), float(lengths.mean()), index.vocab_dict,
+        return cls(int(index.scores["num_docs"]), float(avgdl), index.vocab_dict,
                    np.diff(index.scores["indptr"]))
 
     def idf(self, tokens: list[str]) -> np.ndarray:

@@ -65,7 +65,7 @@ def _index(postings: Postings, stats: Stats | None):
     if stats is not None:
         return (Weighted(postings, stats) if len(postings) else None), stats
     index = build_index(postings)
-    return index, Stats.of(index, postings.lengths)
+    return index, Stats.of(index, postings.lengths.mean() if len(postings) else 1.0)
 
 
 def meta_words(source: str, domain: str, author: str | None, published: str | None) -> str:
@@ -193,8 +193,8 @@ class LexicalIndex:
         for index in loaded.values():
             index.scores = {k: np.asarray(v) for k, v in index.scores.items()}
         self._chunks, self._sentences = loaded.get("chunks"), loaded.get("sentences")
-        self.stats = (Stats.of(self._chunks, np.array([meta["avgdl"][0]])),
-                      Stats.of(self._sentences, np.array([meta["avgdl"][1]])))
+        self.stats = (Stats.of(self._chunks, meta["avgdl"][0]),
+                      Stats.of(self._sentences, meta["avgdl"][1]))
         return self
 
     def __len__(self) -> int:

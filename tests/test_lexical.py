@@ -153,11 +153,13 @@ def test_numpy_built_index_scores_exactly_as_bm25s_own_index():
     docs[3] = []
     own = bm25s.BM25(k1=1.2, b=0.75)
     own.index(docs, show_progress=False)
-    postings = Postings()
-    for doc in docs:
-        postings.add(doc)
     for block in (1 << 22, 50):  # one block, and many
+        postings = Postings()
+        for doc in docs:
+            postings.add(doc)
         ours = build_index(postings, block)
+        with pytest.raises(RuntimeError):  # its tokens were dropped once counted
+            postings.count()
         for q in (["w1"], ["w0", "w2", "w0"], ["w299", "nothing"], vocab[:40]):
             assert np.array_equal(ours.get_scores(q), own.get_scores(q)), (block, q)
     assert build_index(Postings()) is None

@@ -313,14 +313,38 @@ class LexicalIndex:
 
 class Dropped:
     """What of a ``LexicalIndex`` is gone from the store (deleted since it was built): a mask
-    of its chunks to keep, and of its sentences (kept while any chunk holding them is)."""
+    of its chunks to keep, and of its sentences (kept while any chunk holding them is).
+    Given the index's ``before`` masks (for fewer deletions), only the sentences of the
+    articles that lost a chunk since are looked at again (7M sentences at a million chunks:
+    ~0.1 s each write otherwise)."""
 
-    def __init__(self, index: LexicalIndex, removed: np.ndarray):
+    def __init__(self, index: LexicalIndex, removed: np.ndarray, before: Dropped | None = None):
         gone = index._positions(removed)
         self.count = len(gone)
         self.chunks = ~index._flags(len(index), gone)
-        if len(index._owner_pos):
-            alive = self.chunks[index._owner_pos].astype(np.int64)
-            self.sentences = np.add.reduceat(alive, index._owner_ptr[:-1]) > 0
+        if before is not None and not (self.chunks & ~before.chunks).any():
+            self.sentences = before.sentences.copy()
+            docs = np.unique(index.chunk_doc[before.chunks & ~self.chunks])
+            lo = np.searchsorted(index.sent_doc, docs, side="left")
+            hi = np.searchsorted(index.sent_doc, docs, side="right")
+            for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+                self.sentences[a:b] = self._alive(index, a, b)
         else:
-            self.sentences = np.zeros(0, dtype=bool)
+            self.sentences = self._alive(index, 0, len(index.sent_doc))
+
+    @classmethod
+    def nothing(cls, index: LexicalIndex) -> Dropped:
+        """Masks of an index that has lost nothing (to grow a first deletion's from)."""
+        self = cls.__new__(cls)
+        self.count = 0
+        self.chunks = np.ones(len(index), dtype=bool)
+        self.sentences = np.ones(len(index.sent_doc), dtype=bool)
+        return self
+
+    def _alive(self, index: LexicalIndex, a: int, b: int) -> np.ndarray:
+        """Whether sentences ``a:b`` lie in a chunk that is kept (each lies in one at least)."""
+        if a == b:
+            return np.zeros(0, dtype=bool)
+        ptr = index._owner_ptr[a:b + 1]
+        alive = self.chunks[index._owner_pos[ptr[0]:ptr[-1]]].astype(np.int64)
+        return np.add.reduceat(alive, ptr[:-1] - ptr[0]) > 0

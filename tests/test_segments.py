@@ -13,7 +13,7 @@ import pytest
 
 from rag import segments
 from rag.documents import Article, Filters
-from rag.lexical import LexicalIndex
+from rag.lexical import Dropped, LexicalIndex
 from rag.segments import Policy
 
 from conftest import open_service
@@ -104,6 +104,32 @@ def test_deleted_and_replaced_chunks_never_come_back(svc):
     assert urls(store, view.search("lanterns", 5)) == ["5"]
     # the deleted article's better sentences do not crowd out the live one
     assert urls(store, view.sentence_search("glacier melt", 1)) == ["y"]
+
+
+def test_deletion_masks_grown_a_write_at_a_time_equal_masks_made_at_once(tmp_path,
+                                                                         hash_embedder):
+    """A write's masks start from the previous write's, and only the articles that lost a
+    chunk are looked at again; sentences lie in two chunks here (overlap), so a sentence
+    stays while either of its chunks does."""
+    svc = open_service(tmp_path, hash_embedder, chunk_tokens=20, chunk_overlap=10)
+    svc.ingest_articles([article(i) for i in range(12)])
+    index = fresh(svc.store)
+    assert (index._owner_count > 1).any()
+    rng = np.random.default_rng(3)
+    order = rng.permutation(index.chunk_ids)
+    before = Dropped.nothing(index)
+    assert before.sentences.all() and before.chunks.all()
+    for n in (1, 2, 5, 9, 20, 33, len(order)):
+        removed = order[:n]
+        grown, whole = Dropped(index, removed, before), Dropped(index, removed)
+        assert grown.count == whole.count == n
+        assert np.array_equal(grown.chunks, whole.chunks)
+        assert np.array_equal(grown.sentences, whole.sentences), n
+        before = grown
+    assert not before.sentences.any()
+    # fewer deletions than before (not a later write's): made whole, not grown
+    assert np.array_equal(Dropped(index, order[:3], before).sentences,
+                          Dropped(index, order[:3]).sentences)
 
 
 def test_segments_fold_and_a_new_base_equals_a_fresh_build(svc):

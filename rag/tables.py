@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS document_authors(
 CREATE INDEX IF NOT EXISTS document_authors_name ON document_authors(name);
 CREATE INDEX IF NOT EXISTS document_authors_doc ON document_authors(document_id);
 CREATE INDEX IF NOT EXISTS documents_published ON documents(published_date);
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
 CREATE TABLE IF NOT EXISTS chunks(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     document_id TEXT NOT NULL REFERENCES documents(document_id) ON DELETE CASCADE,

@@ -114,3 +114,43 @@ def test_filters_select_chunk_ids(tmp_path, hash_embedder):
     assert {r["published_date"] for r in rows.values()} == {"2023-10-03", "2023-10-04"}
     assert store.allowed_chunk_ids(Filters()) is None
     assert isinstance(every, np.ndarray)
+
+
+def test_kept_filter_answers_are_brought_up_to_each_write(tmp_path, hash_embedder):
+    """A filter's chunk ids are kept and, after a write, brought up by the chunks written and
+    deleted since (a new lookup is 0.1-0.2 s at a million chunks): always the same ids as a
+    store that kept nothing."""
+    from dataclasses import replace
+    from datetime import date
+
+    from rag.documents import Filters
+
+    svc = build(tmp_path, hash_embedder, n=6)
+    store = svc.store
+    filters = [Filters(sources=("Example News",)), Filters(authors=("writer 1",)),
+               Filters(published_after=date(2023, 10, 3), published_before=date(2023, 10, 8)),
+               Filters(sources=("Other Desk",)),
+               Filters(sources=("Other Desk",), authors=("writer 0",))]
+
+    def same_as_fresh():
+        for f in filters:
+            ids = store.allowed_chunk_ids(f)
+            assert store._allowed[f][0] == store.generation
+            assert np.array_equal(ids, Store(tmp_path).allowed_chunk_ids(f)), f
+            assert np.all(np.diff(ids) > 0)
+
+    same_as_fresh()
+    svc.ingest_articles(articles(8)[6:])  # new articles
+    same_as_fresh()
+    svc.ingest_articles(articles(8, "v2")[1:2])  # one replaced by a new version
+    same_as_fresh()
+    moved = articles(8)
+    svc.ingest_articles([replace(moved[3], source="Other Desk"),  # to another publisher,
+                         replace(moved[0], source="Other Desk", published_date=date(2023, 10, 5))])
+    same_as_fresh()
+    assert len(store.allowed_chunk_ids(filters[3])) > 0
+    store.delete([moved[3].url, moved[7].url])
+    same_as_fresh()
+    svc.ingest_articles(articles(8, "v3"))  # everything again
+    same_as_fresh()
+    assert len(store.allowed_chunk_ids(filters[3])) == 0

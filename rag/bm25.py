@@ -128,8 +128,8 @@ def build_index(postings: Postings, block: int = 1 << 20):
     Memory: the counted blocks (~6 bytes a pair) are placed into the final matrix (8 bytes a
     pair) by a counting sort on the term, a block at a time, and freed as they go, the tokens
     already dropped: no sort or copy of every pair at once (~24 bytes a pair beside the
-    tokens). A million chunks' keyword index (chunks, then sentences) peaked at 2.7 GB so,
-    3.8 GB before (eval/bench_service_scale.py's store)."""
+    tokens). Building a million chunks' keyword index (chunks, then sentences) peaks at
+    2.7 GB this way, 3.8 GB before (eval/bench_service_scale.py's store)."""
     import bm25s
 
     n, width = len(postings), len(postings.vocab)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -106,3 +108,32 @@ def test_store_saves_an_ivf_index_once_it_is_large(tmp_path, hash_embedder):
     assert index.kind == "ivf" and len(index) == n
     svc.ingest_articles(articles(8))  # later writes are applied to the IVF index
     assert len(reader.vectors()[0]) == svc.store.counts()["chunks"]
+
+
+def test_thread_count_holds_in_every_thread_that_searches():
+    """OpenMP keeps its thread count per thread: a server's request threads ran FAISS with one
+    thread per core (and their spin-waits) whatever ``set_threads`` said in the main thread."""
+    import threading
+
+    import faiss
+
+    from rag import vectors
+
+    before = faiss.omp_get_max_threads()
+    wanted = (os.cpu_count() or 1) + 1  # never a new thread's default
+    index = VectorIndex(4)
+    index.add(np.arange(3), np.eye(3, 4, dtype=np.float32))
+    seen = {}
+
+    def search():
+        index.search(np.eye(1, 4, dtype=np.float32)[0], 2)
+        seen["threads"] = faiss.omp_get_max_threads()
+
+    try:
+        vectors.set_threads(wanted)
+        worker = threading.Thread(target=search)
+        worker.start()
+        worker.join()
+    finally:
+        vectors.set_threads(before)
+    assert seen["threads"] == wanted

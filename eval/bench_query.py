@@ -10,7 +10,9 @@ Phases, all against the same server process:
   4. one client again while `rag ingest` of the dev corpus runs into another index on the
      same machine: p50 against phase 2's.
 Latencies are measured by the client (wall clock, request to parsed response). Ratios are
-against phase 1 and 2 of the same run; the machine is shared, so absolute times move.
+against phase 1 and 2 of the same run; the machine is shared, so absolute times move. For
+phases 2 and 3 the server's CPU time per query and its share of one core are read from
+/proc: a single process that cannot fill both cores under load is bound by the GIL.
 """
 
 from __future__ import annotations
@@ -130,6 +132,18 @@ def keyword_backends(svc, questions: list[str]) -> dict[str, float]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_use(pid: int, start: float, seconds: float, queries: int) -> tuple[float, float]:
+    """The server's CPU ms per query and its share of one core since ``start`` (CPU s)."""
+    used = cpu_seconds(pid) - start
+    return 1000 * used / queries, used / seconds
+
+
 def line(name: str, lat: list[float], base: float | None = None, extra: str = "") -> str:
     p50, p99 = percentile(lat, 50), percentile(lat, 99)
     ratio = f"{p50 / base:>7.2f}" if base else f"{'':>7}"
@@ -178,12 +192,19 @@ def main() -> None:
         sequential(url, warm)  # the server's caches hold none of the measured questions
         print(f"{'phase':<44}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>7}")
         print(line("in-process Service.ask (no HTTP)", inproc), flush=True)
+        cpu0, start = cpu_seconds(server.pid), time.perf_counter()
         single = sequential(url, idle)
-        print(line("HTTP, 1 client", single, percentile(inproc, 50)), flush=True)
+        cpu_single = cpu_use(server.pid, cpu0, time.perf_counter() - start, len(single))
+        print(line("HTTP, 1 client", single, percentile(inproc, 50),
+                   f"server CPU {cpu_single[0]:.1f} ms/query, {cpu_single[1]:.0%} of a core"),
+              flush=True)
+        cpu0 = cpu_seconds(server.pid)
         seconds, lat, errors = concurrent(url, load, args.clients)
         qps = len(lat) / seconds
+        cpu_load = cpu_use(server.pid, cpu0, seconds, len(lat))
         print(line(f"HTTP, {args.clients} clients", lat, percentile(single, 50),
-                   f"{qps:.1f} queries/s, {errors} errors"), flush=True)
+                   f"{qps:.1f} queries/s, {errors} errors; server CPU {cpu_load[0]:.1f} "
+                   f"ms/query, {cpu_load[1]:.0%} of a core"), flush=True)
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         ingest = subprocess.Popen(
             [sys.executable, "-m", "rag.cli", "ingest", str(CORPUS), "--index",
@@ -198,9 +219,11 @@ def main() -> None:
         results = {
             "keyword_ms": kw,
             "in_process": {"p50": percentile(inproc, 50), "p99": percentile(inproc, 99)},
-            "single": {"p50": percentile(single, 50), "p99": percentile(single, 99)},
+            "single": {"p50": percentile(single, 50), "p99": percentile(single, 99),
+                       "server_cpu_ms_per_query": cpu_single[0], "server_cores": cpu_single[1]},
             "concurrent": {"clients": args.clients, "qps": qps, "errors": errors,
-                           "p50": percentile(lat, 50), "p99": percentile(lat, 99)},
+                           "p50": percentile(lat, 50), "p99": percentile(lat, 99),
+                           "server_cpu_ms_per_query": cpu_load[0], "server_cores": cpu_load[1]},
             "during_ingest": {"p50": percentile(during, 50), "p99": percentile(during, 99),
                               "ratio_to_idle": percentile(during, 50) / percentile(single, 50),
                               "ingest_still_running": still_running},

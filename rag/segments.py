@@ -99,7 +99,7 @@ def catch_up(db: sqlite3.Connection, view: LexicalView, generation: int) -> Lexi
         "SELECT chunk_id FROM tombstones WHERE generation > ?", (view.base_generation,))],
         dtype=np.int64)
     # each part's masks grow from its last ones (a new segment's are made whole)
-    before = {id(ix): d or Dropped.nothing(ix) for ix, d in view.parts}
+    before = {id(ix): d or Dropped.nothing(ix) for ix, d in view.parts} if len(removed) else {}
     parts = [(ix, Dropped(ix, removed, before.get(id(ix))) if len(removed) else None)
              for ix in indexes]
     return LexicalView(parts, view.base_generation, generation)

@@ -100,10 +100,7 @@ class LexicalIndex:
 
     def __init__(self, db: sqlite3.Connection, since: int | None = None,
                  stats: tuple[Stats, Stats] | None = None, tokenize: Tokenizer | None = None):
-        self.tokenize = tokenize or Tokenizer()
-        self._mask_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._score_cache: OrderedDict = OrderedDict()
-        self._score_lock = threading.Lock()
+        self._start(tokenize)
         # a segment's few chunks by their generation (SQLite would rather scan every chunk
         # in document order, 56 ms at 100k chunks)
         where, args = ("INDEXED BY chunks_generation ", "WHERE c.generation > ? "), (since,)
@@ -153,6 +150,13 @@ class LexicalIndex:
         self._sentences, sentence_stats = _index(sent_terms, stats and stats[1])
         self.stats = stats or (chunk_stats, sentence_stats)
 
+    def _start(self, tokenize: Tokenizer | None) -> None:
+        """The tokenizer and the empty caches of a new or loaded index."""
+        self.tokenize = tokenize or Tokenizer()
+        self._mask_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._score_cache: OrderedDict = OrderedDict()
+        self._score_lock = threading.Lock()
+
     ARRAYS = ("chunk_ids", "_order", "_sorted_ids", "chunk_doc", "chunk_lengths", "sent_doc",
               "_owner_ptr", "_owner_count", "_owner_pos")
 
@@ -181,10 +185,7 @@ class LexicalIndex:
         if meta.get("signature") != SIGNATURE:
             raise ValueError(f"{path} was written by another version")
         self = cls.__new__(cls)
-        self.tokenize = Tokenizer()
-        self._mask_cache = {}
-        self._score_cache = OrderedDict()
-        self._score_lock = threading.Lock()
+        self._start(None)
         for name in cls.ARRAYS:  # plain views of the maps: np.memmap's slicing is slow
             setattr(self, name, np.asarray(np.load(path / f"{name.lstrip('_')}.npy",
                                                    mmap_mode="r")))

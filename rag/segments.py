@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.lexical import Dropped, LexicalIndex
-from rag.vectorfiles import GenerationFiles
+from rag.vectorfiles import GenerationFiles, tombstoned_since
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,7 @@ def catch_up(db: sqlite3.Connection, view: LexicalView, generation: int) -> Lexi
     segment = LexicalIndex(db, since=view.generation, stats=view.base.stats,
                            tokenize=view.base.tokenize)
     indexes = [ix for ix, _ in view.parts] + ([segment] if len(segment) else [])
-    removed = np.array([r[0] for r in db.execute(
-        "SELECT chunk_id FROM tombstones WHERE generation > ?", (view.base_generation,))],
-        dtype=np.int64)
+    removed = tombstoned_since(db, view.base_generation)
     # each part's masks grow from its last ones (a new segment's are made whole)
     before = {id(ix): d or Dropped.nothing(ix) for ix, d in view.parts} if len(removed) else {}
     parts = [(ix, Dropped(ix, removed, before.get(id(ix))) if len(removed) else None)

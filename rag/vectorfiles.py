@@ -65,13 +65,18 @@ class VectorFiles(GenerationFiles):
             self.path(gen).unlink(missing_ok=True)
 
 
+def tombstoned_since(db: sqlite3.Connection, generation: int) -> np.ndarray:
+    """Ids of the chunks deleted after ``generation`` (each write's delta, with its new
+    chunks' ``generation``)."""
+    return np.array([r[0] for r in db.execute(
+        "SELECT chunk_id FROM tombstones WHERE generation > ?", (generation,))], dtype=np.int64)
+
+
 def catch_up(db: sqlite3.Connection, index: VectorIndex, base: int, gen: int) -> None:
     """Apply to ``index`` (at generation ``base``) every change up to generation ``gen``."""
     if base >= gen:
         return
-    gone = [r[0] for r in db.execute(
-        "SELECT chunk_id FROM tombstones WHERE generation > ?", (base,))]
-    index.remove(np.asarray(gone, dtype=np.int64))
+    index.remove(tombstoned_since(db, base))
     rows = db.execute(
         "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.hash = c.embed_hash "
         "WHERE c.generation > ?", (base,))

@@ -40,13 +40,15 @@ def candidates(svc: Service, question: str, facts: list[str], texts: dict[int, s
                where: dict[int, tuple[str, str]]) -> tuple[list[int], np.ndarray, np.ndarray]:
     r, p = svc.retriever, svc.retriever.params
     plans = r.plan(question, Filters())
-    for pending in r.start_embedding([text for text, _, _ in plans]):
+    for pending in r.start_embedding(question, plans):
         pending.result()
     lists = []
-    for n, (text, filters, weight) in enumerate(plans):
-        group = 0 if n == 0 else (2 if text != question else 1)
+    for n, s in enumerate(plans):
+        group = 0 if n == 0 else (2 if s.spans else 1)
         for kind, col in KINDS.items():
-            lists.append((group, col, n == 0, weight, getattr(r, kind)(text, p.depth, filters)))
+            ranking = (r.store.dense_search(r.vector(question, s), p.depth, s.filters)
+                       if kind == "dense" else getattr(r, kind)(s.text, p.depth, s.filters))
+            lists.append((group, col, n == 0, s.weight, ranking))
     ids = sorted({c for *_, ranking in lists for c, _ in ranking})
     missing = [c for c in ids if c not in texts]
     for c, row in svc.store.chunk_rows(missing).items():

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
             return self.threads
         return 1 if serving else (os.cpu_count() or 1)
 
+    def slot_count(self) -> int:
+        import os
+
+        return self.query_slots or len(os.sched_getaffinity(0))
+
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
     index_dir: Path = Field(Path("index"), description="Index directory (SQLite + FAISS).")
@@ -92,6 +97,10 @@ class Settings(BaseSettings):
                                  "with its own clause of the question (0 = off).")
     clause_dense: bool = Field(True, description="Search a named source's clause with the "
                                "model too, not only by keywords.")
+    clause_pooled: bool = Field(True, description="Take a clause's vector from the question's "
+                                "own model call (the mean of its tokens' output states; ONNX "
+                                "runtimes) instead of embedding it alone: one model call a "
+                                "question.")
     source_hints: bool = Field(True, description="Use publishers named in the question.")
     date_hints: bool = Field(True, description="Use dates named in the question.")
     doc_decay: float = Field(0.65, ge=0, le=1, description="Spread results over articles: "
@@ -127,5 +136,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64, description="Processes `rag serve` runs (uvicorn "
                          "workers on one port); each loads the model and the indexes, and "
                          "has its own /metrics counters.")
+    query_slots: int = Field(0, ge=0, le=1024, description="Questions one process answers "
+                             "at once; more wait their turn (0 = one per core). Past the "
+                             "cores, more at once only cost CPU in switching.")
     host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port `rag serve` listens on.")

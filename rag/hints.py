@@ -44,20 +44,34 @@ def mentioned_sources(question: str, sources: Iterable[str]) -> list[str]:
 def source_clauses(question: str, sources: list[str]) -> dict[str, str]:
     """For each mentioned source, the part of the question about it: from its mention to the
     next source's mention (the text before the first mention belongs to the first source)."""
-    lower = question.lower()
+    return {name: clause_text(question, spans)
+            for name, spans in source_clause_spans(question, sources).items()}
+
+
+def source_clause_spans(question: str, sources: list[str]) -> dict[str, list[tuple[int, int]]]:
+    """Where each mentioned source's clause (``source_clauses``) lies in the question: its
+    pieces as (start, end) character offsets, in order."""
     spots: list[tuple[int, str]] = []
     for name in sources:
         pattern = r"(?<!\w)" + r"[\W_]+".join(re.escape(w) for w in _normal(name).split()) \
             + r"(?!\w)"
-        for m in re.finditer(pattern, lower):
+        for m in re.finditer(pattern, question, re.IGNORECASE):  # offsets of the question
             spots.append((m.start(), name))
     spots.sort()
-    clauses: dict[str, str] = {}
+    spans: dict[str, list[tuple[int, int]]] = {}
     for i, (start, name) in enumerate(spots):
         begin = 0 if i == 0 else start
         end = spots[i + 1][0] if i + 1 < len(spots) else len(question)
-        clauses[name] = (clauses.get(name, "") + " " + question[begin:end]).strip()
-    return clauses
+        spans.setdefault(name, []).append((begin, end))
+    return spans
+
+
+def clause_text(question: str, spans: list[tuple[int, int]]) -> str:
+    """A clause's pieces of the question, joined."""
+    text = ""
+    for begin, end in spans:
+        text = (text + " " + question[begin:end]).strip()
+    return text
 
 
 def mentioned_dates(question: str) -> list[date]:

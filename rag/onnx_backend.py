@@ -173,18 +173,42 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
                 self._dim = int(self._run(["a"]).shape[1])
         return self._session
 
-    def _run(self, texts: Sequence[str]) -> np.ndarray:
+    def _states(self, texts: Sequence[str], offsets: bool = False):
+        """The model's output states of the (padded) texts, and their tokenization."""
         assert self._session is not None and self._max_seq is not None
         enc = self.tokenize(list(texts), padding=True, truncation=True,
-                            max_length=self._max_seq, return_tensors="np")
+                            max_length=self._max_seq, return_tensors="np",
+                            return_offsets_mapping=offsets)
         feeds = {n: enc[n].astype(np.int64) for n in _INPUTS if n in enc}
         if "token_type_ids" not in feeds:
             feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
-        hidden = self._session.run(None, feeds)[0]
-        mask = enc["attention_mask"][..., None].astype(np.float32)
-        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.maximum(norms, 1e-12)
+        return self._session.run(None, feeds)[0], enc
+
+    def _run(self, texts: Sequence[str]) -> np.ndarray:
+        hidden, enc = self._states(texts)
+        return _mean_pooled(hidden, enc["attention_mask"])
+
+    def encode_parts(self, text: str, parts: Sequence[Sequence[tuple[int, int]]]) -> np.ndarray:
+        """One model call: row 0 is the text's vector (as ``encode`` makes it), row i the
+        L2-normalised mean of the output states of the tokens inside part i's (start, end)
+        character spans of the text. A part with no token in the model's window (a long text
+        is truncated) is embedded alone instead."""
+        self._load_model()
+        hidden, enc = self._states([text], offsets=True)
+        out = np.zeros((1 + len(parts), hidden.shape[-1]), dtype=np.float32)
+        out[0] = _mean_pooled(hidden, enc["attention_mask"])[0]
+        offsets = enc["offset_mapping"][0]
+        begin, end = offsets[:, 0], offsets[:, 1]
+        for row, spans in enumerate(parts, start=1):
+            inside = np.zeros(len(offsets), dtype=bool)
+            for b, e in spans:
+                inside |= (begin >= b) & (end <= e) & (end > begin)  # [CLS]/[SEP] are (0, 0)
+            if inside.any():
+                pooled = hidden[0][inside].mean(axis=0)
+                out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+            else:
+                out[row] = self._run([" ".join(text[b:e] for b, e in spans)])[0]
+        return out
 
     @property
     def threads(self) -> int:
@@ -212,3 +236,11 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
                               strict=True):
                 out[i] = vec
         return out
+
+
+def _mean_pooled(hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    """sentence-transformers' mean pooling and L2 normalisation, in numpy."""
+    mask = attention_mask[..., None].astype(np.float32)
+    pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return pooled / np.maximum(norms, 1e-12)

@@ -15,14 +15,15 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Literal
+from functools import partial
+from typing import Literal, NamedTuple
 
 import numpy as np
 
 from rag.answer import best_sentence, terms
 from rag.documents import Filters, Passage
 from rag.embedding import Embedder
-from rag.hints import around, mentioned_dates, mentioned_sources, source_clauses
+from rag.hints import around, clause_text, mentioned_dates, mentioned_sources, source_clause_spans
 from rag.store import SearchStore
 
 Mode = Literal["hybrid", "dense", "keyword"]
@@ -39,12 +40,21 @@ class RetrievalParams:
     sentence_weight: float = 1.0  # weight of the sentence-level BM25 rankings
     hint_weight: float = 1.0  # weight of the rankings restricted to a named source/date
     clause_weight: float = 1.0  # weight of a named source's own clause (0 = off)
-    clause_dense: bool = True  # search clauses densely too (each costs a model call)
+    clause_dense: bool = True  # search clauses densely too
+    clause_pooled: bool = True  # a clause's vector from the question's model call (if offered)
     source_hints: bool = True
     date_hints: bool = True
     doc_decay: float = 0.65  # the n-th chunk of an article ranks by score x doc_decay ** n
     max_per_doc: int = 0  # chunks one article may place before all others' (0 = no cap)
     keyword_backend: str = "bm25s"  # in-memory bm25s, or "fts5" (SQLite, in the store)
+
+
+class Search(NamedTuple):
+    """One ranking to fuse: a query text (the question or a clause of it) within filters."""
+    text: str
+    filters: Filters
+    weight: float
+    spans: tuple[tuple[int, int], ...] = ()  # a clause: where its pieces lie in the question
 
 
 def rrf(rankings: list[tuple[Ranking, float]], k: int = 60) -> Ranking:
@@ -79,22 +89,25 @@ def _discounted(score: float, factor: float) -> float:
     return score * factor if score > 0 else score / factor  # either way, lower
 
 
+Key = str | tuple[str, tuple[tuple[int, int], ...]]  # a text, or a question and a clause's spans
+
+
 class QueryCache:
     """A small LRU of question embeddings: repeated questions skip the model."""
 
     def __init__(self, size: int = 512):
         self._size = size
-        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._items: OrderedDict[Key, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: Key) -> np.ndarray | None:
         with self._lock:
             vec = self._items.get(key)
             if vec is not None:
                 self._items.move_to_end(key)
             return vec
 
-    def put(self, key: str, vec: np.ndarray) -> None:
+    def put(self, key: Key, vec: np.ndarray) -> None:
         with self._lock:
             self._items[key] = vec
             self._items.move_to_end(key)
@@ -129,14 +142,44 @@ class Retriever:
         self._cache.put(text, vec)
         return vec
 
-    def start_embedding(self, texts: list[str]) -> list[Future]:
-        """Embed the texts not in the cache: on the pool (returns their futures), or now."""
-        missing = [t for t in dict.fromkeys(texts) if self._cache.get(t) is None]
-        if self._pool is None or len(missing) == 0:
-            for text in missing:
-                self._embed(text)
+    def _pooling(self, search: Search) -> bool:
+        return bool(search.spans) and self.params.clause_pooled and hasattr(
+            self.embedder, "encode_parts")
+
+    def _embed_parts(self, question: str, parts: list[tuple[tuple[int, int], ...]]) -> None:
+        """The question's vector and its clauses' (pooled from its token states): one call."""
+        vecs = self.embedder.encode_parts(question, parts)  # type: ignore[attr-defined]
+        self._cache.put(question, vecs[0])
+        for spans, vec in zip(parts, vecs[1:], strict=True):
+            self._cache.put((question, spans), vec)
+
+    def vector(self, question: str, search: Search) -> np.ndarray:
+        """The vector a search's dense ranking uses (from the cache, or embedded now)."""
+        if not self._pooling(search):
+            return self.embed_query(search.text)
+        vec = self._cache.get((question, search.spans))
+        if vec is None:
+            self._embed_parts(question, [search.spans])
+            vec = self._cache.get((question, search.spans))
+        assert vec is not None
+        return vec
+
+    def start_embedding(self, question: str, searches: list[Search]) -> list[Future]:
+        """Embed what the searches' dense rankings need and the cache lacks: on the pool
+        (returns the futures), or now. A clause's vector is pooled from the question's own
+        model call when the embedder offers it (one call a question instead of up to four:
+        eval/README.md has its measured cost)."""
+        parts = list(dict.fromkeys(s.spans for s in searches if self._pooling(s)))
+        parts = [spans for spans in parts if self._cache.get((question, spans)) is None]
+        texts = [s.text for s in searches if not self._pooling(s)]
+        jobs = [partial(self._embed_parts, question, parts)] if parts else []
+        jobs += [partial(self._embed, t) for t in dict.fromkeys(texts)
+                 if not (parts and t == question) and self._cache.get(t) is None]
+        if self._pool is None or len(jobs) == 0:
+            for job in jobs:
+                job()
             return []
-        return [self._pool.submit(self._embed, text) for text in missing]
+        return [self._pool.submit(job) for job in jobs]
 
     def dense(self, question: str, k: int, filters: Filters) -> Ranking:
         return self.store.dense_search(self.embed_query(question), k, filters)
@@ -152,29 +195,30 @@ class Retriever:
     def sentences(self, question: str, k: int, filters: Filters) -> Ranking:
         return self.store.sentence_ranking(question, k, filters, self.params.keyword_backend)
 
-    def plan(self, question: str, filters: Filters) -> list[tuple[str, Filters, float]]:
-        """The (query text, filters, weight) searches whose rankings are fused: the question
-        over everything, then restricted to each source and date it names; a source is also
-        searched with its own clause of the question when that clause says enough."""
+    def plan(self, question: str, filters: Filters) -> list[Search]:
+        """The searches whose rankings are fused: the question over everything, then
+        restricted to each source and date it names; a source is also searched with its own
+        clause of the question when that clause says enough."""
         p = self.params
-        plans = [(question, filters, 1.0)]
+        plans = [Search(question, filters, 1.0)]
         if p.source_hints and not filters.sources:
             named = mentioned_sources(question, self.store.sources())
-            clauses = source_clauses(question, named) if p.clause_weight else {}
+            spans = source_clause_spans(question, named) if p.clause_weight else {}
             for source in named:
                 f = replace(filters, sources=(source,))
-                plans.append((question, f, p.hint_weight))
-                clause = clauses.get(source, "")
+                plans.append(Search(question, f, p.hint_weight))
+                clause = clause_text(question, spans.get(source, []))
                 if len(terms(clause)) >= MIN_CLAUSE_TERMS and clause != question:
-                    plans.append((clause, f, p.hint_weight * p.clause_weight))
+                    plans.append(Search(clause, f, p.hint_weight * p.clause_weight,
+                                        tuple(spans[source])))
         if p.date_hints:
             for day in mentioned_dates(question):
                 lo, hi = around(day)
                 lo = max(lo, filters.published_after or lo)
                 hi = min(hi, filters.published_before or hi)
                 if lo <= hi:
-                    plans.append((question, replace(filters, published_after=lo,
-                                                    published_before=hi), p.hint_weight))
+                    plans.append(Search(question, replace(filters, published_after=lo,
+                                                          published_before=hi), p.hint_weight))
         return plans
 
     def rank(self, question: str, mode: Mode = "hybrid",
@@ -188,23 +232,22 @@ class Retriever:
             ranked = self.keyword(question, p.depth, filters)
         else:
             plans = self.plan(question, filters)
-            dense = [p.clause_dense or text == question for text, _, _ in plans]
-            embedding = self.start_embedding(
-                [text for (text, _, _), d in zip(plans, dense, strict=True) if d])
-            lexical = [(self.keyword(text, p.depth, f) if p.keyword_weight else [],
-                        self.sentences(text, p.depth, f) if p.sentence_weight else [])
-                       for text, f, _ in plans]  # meanwhile
+            dense = [s for s in plans if p.clause_dense or not s.spans]
+            embedding = self.start_embedding(question, dense)
+            lexical = [(self.keyword(s.text, p.depth, s.filters) if p.keyword_weight else [],
+                        self.sentences(s.text, p.depth, s.filters) if p.sentence_weight else [])
+                       for s in plans]  # meanwhile
             for pending in embedding:
                 pending.result()
             rankings: list[tuple[Ranking, float]] = []
-            for (text, f, weight), searched, (words, sentences) in zip(
-                    plans, dense, lexical, strict=True):
-                if searched:
-                    rankings.append((self.dense(text, p.depth, f), weight))
+            for s, (words, sentences) in zip(plans, lexical, strict=True):
+                if p.clause_dense or not s.spans:
+                    rankings.append((self.store.dense_search(self.vector(question, s), p.depth,
+                                                             s.filters), s.weight))
                 if p.keyword_weight:
-                    rankings.append((words, weight * p.keyword_weight))
+                    rankings.append((words, s.weight * p.keyword_weight))
                 if p.sentence_weight:
-                    rankings.append((sentences, weight * p.sentence_weight))
+                    rankings.append((sentences, s.weight * p.sentence_weight))
             ranked = rrf(rankings, p.rrf_k)[: p.depth]
         if p.max_per_doc or p.doc_decay != 1:
             ranked = diversify(ranked, self.store.chunk_documents([i for i, _ in ranked]),

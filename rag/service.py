@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,13 +47,16 @@ def open_store(settings: Settings, params: IndexParams, dim, *, create: bool = F
 class Service:
     def __init__(self, store: Store, embedder: Embedder, settings: Settings):
         self.store = store
+        # admission: past the cores, questions answered at once only fight over them (and the
+        # GIL); measured in eval/bench_query.py
+        self._slots = threading.BoundedSemaphore(settings.slot_count())
         self.embedder = embedder
         self.settings = settings
         self.retriever = Retriever(store, embedder, RetrievalParams(
             depth=settings.depth, rrf_k=settings.rrf_k, keyword_weight=settings.keyword_weight,
             sentence_weight=settings.sentence_weight,
             hint_weight=settings.hint_weight, clause_weight=settings.clause_weight,
-            clause_dense=settings.clause_dense,
+            clause_dense=settings.clause_dense, clause_pooled=settings.clause_pooled,
             source_hints=settings.source_hints,
             date_hints=settings.date_hints, doc_decay=settings.doc_decay,
             max_per_doc=settings.max_per_doc,
@@ -132,11 +136,13 @@ class Service:
 
     def ask(self, question: str, k: int = 5, mode: Mode = "hybrid",
             filters: Filters | None = None, answer: bool = True) -> Result:
-        """What /query answers: the passages and, if asked, the cited extractive answer."""
-        passages = self.query(question, k=k, mode=mode, filters=filters)
-        if not answer:
-            return Result(question, None, passages)
-        return Result(question, self.answer(question, passages, filters), passages)
+        """What /query answers: the passages and, if asked, the cited extractive answer
+        (``query_slots`` questions at once; the others wait)."""
+        with self._slots:
+            passages = self.query(question, k=k, mode=mode, filters=filters)
+            if not answer:
+                return Result(question, None, passages)
+            return Result(question, self.answer(question, passages, filters), passages)
 
     def answer(self, question: str, passages: list[Passage],
                filters: Filters | None = None) -> Answer | None:

@@ -4,6 +4,7 @@ Milvus Lite)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 
@@ -106,3 +107,40 @@ def test_queries_during_adds_and_deletes(backend, seed_index, tmp_path, real_emb
             fresh = LexicalIndex(db)
         for q in QUESTIONS:
             assert {i for i, _ in view.search(q, 1000)} == {i for i, _ in fresh.search(q, 1000)}
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_questions_beyond_the_slots_wait_their_turn(slots, tmp_path, hash_embedder):
+    """RAG_QUERY_SLOTS: at most that many questions are answered at once in a process (the
+    rest wait; none fails); 0 means one per core."""
+    from rag.config import Settings
+
+    svc = open_service(tmp_path / "index", hash_embedder, query_slots=slots, chunk_tokens=60,
+                       chunk_overlap=10)
+    svc.ingest_articles([volcano(n) for n in range(3)])
+    inside, most, lock = [0], [0], threading.Lock()
+    search = svc.retriever.search
+
+    def counting(*args, **kwargs):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            threading.Event().wait(0.05)  # long enough for the others to arrive
+            return search(*args, **kwargs)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    svc.retriever.search = counting
+    answers: list = []
+    threads = [threading.Thread(target=lambda: answers.append(svc.ask("Which volcano erupted?")))
+               for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 6 and all(a.passages for a in answers)
+    assert most[0] == slots
+    assert Settings().slot_count() == len(os.sched_getaffinity(0))
+    assert Settings(query_slots=3).slot_count() == 3

@@ -6,7 +6,14 @@ import subprocess
 import sys
 from datetime import date
 
-from rag.hints import around, mentioned_dates, mentioned_sources, source_clauses
+from rag.hints import (
+    around,
+    clause_text,
+    mentioned_dates,
+    mentioned_sources,
+    source_clause_spans,
+    source_clauses,
+)
 
 SOURCES = ["The Verge", "TechCrunch", "FOX News - Entertainment", "Fortune", "The Age",
            "The Independent - Life and Style", "Sporting News", "CBSSports.com"]
@@ -39,6 +46,20 @@ def test_clauses_split_at_each_mention():
     assert clauses["Sporting News"].startswith("Does the Sporting News article suggest")
     assert clauses["Sporting News"].endswith("while the")
     assert clauses["CBSSports.com"].startswith("CBSSports.com article claims")
+
+
+def test_clause_spans_are_offsets_of_the_question_itself():
+    """A clause's pieces as character offsets (what a pooled clause vector reads), also when
+    lower-casing would move them ('İ' lower-cases to two characters) and when a source is
+    named twice."""
+    q = ("İİ Did Wired report a rise, as the BBC did, and did WIRED later call the BBC's "
+         "figures wrong?")
+    spans = source_clause_spans(q, ["Wired", "BBC"])
+    assert spans == {"Wired": [(0, q.index("BBC did")), (q.index("WIRED"), q.index("BBC's"))],
+                     "BBC": [(q.index("BBC did"), q.index("WIRED")), (q.index("BBC's"), len(q))]}
+    assert source_clauses(q, ["Wired", "BBC"]) == {
+        name: clause_text(q, pieces) for name, pieces in spans.items()}
+    assert clause_text(q, spans["BBC"]) == "BBC did, and did BBC's figures wrong?"
 
 
 def test_dates_in_several_spellings_and_impossible_ones_dropped():

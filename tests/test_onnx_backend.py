@@ -108,3 +108,31 @@ def test_concurrent_encode_and_token_counts_do_not_corrupt_each_other():
     for t in threads:
         t.join()
     assert not failures, failures[:3]
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_parts_of_a_question_are_pooled_from_its_own_model_call(int8):
+    """encode_parts: the question's own vector bit for bit, and for each clause the mean of
+    the question's output states over the clause's tokens, which is nearer to that clause
+    embedded alone than to the other clause (so the character spans pick the right tokens);
+    a clause past the model's window is embedded alone."""
+    onnx = OnnxEmbedder("all-MiniLM-L6-v2", threads=1, int8=int8)
+    q = ("Does the TechCrunch article say the startup's funding round was led by Sequoia, "
+         "while the BBC report describes flooding along the river Thames?")
+    cut = q.index("the BBC")
+    first, second = [(0, cut)], [(cut, len(q))]
+    vecs = onnx.encode_parts(q, [first, second])
+    assert vecs.shape == (3, 384) and vecs.dtype == np.float32
+    np.testing.assert_array_equal(vecs[0], onnx.encode([q])[0])
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    alone = onnx.encode([q[:cut], q[cut:]])
+    sims = vecs[1:] @ alone.T
+    assert sims[0, 0] > sims[0, 1] + 0.1 and sims[1, 1] > sims[1, 0] + 0.1, sims
+    assert min(sims[0, 0], sims[1, 1]) > 0.75
+    # a part of two pieces pools the tokens of both
+    both = onnx.encode_parts(q, [first + second])[1]
+    assert float(both @ vecs[0]) > 0.95
+    long_q = "Ukraine has used the missiles to strike Russian air bases. " * 60 + "BBC flood"
+    tail = [(len(long_q) - 9, len(long_q))]
+    np.testing.assert_allclose(onnx.encode_parts(long_q, [tail])[1],
+                               onnx.encode(["BBC flood"])[0], atol=1e-6)

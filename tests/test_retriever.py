@@ -70,7 +70,9 @@ def test_every_mode_over_the_seed_index(seed_index, real_embedder):
 
 def test_clauses_are_searched_without_the_model_when_asked(tmp_path, hash_embedder):
     """RAG_CLAUSE_DENSE=false: each named publisher's clause gets keyword rankings only, so
-    the question is the one text the model embeds (plumbing: a hash embedder will do)."""
+    the question is the one text the model embeds; by default a clause's vector comes from
+    the question's own model call (RAG_CLAUSE_POOLED), or, turned off, from a call of its
+    own (plumbing: a hash embedder will do)."""
     import json
 
     from rag.service import Service
@@ -80,27 +82,38 @@ def test_clauses_are_searched_without_the_model_when_asked(tmp_path, hash_embedd
 
     class Recording:
         def __init__(self, inner):
-            self.inner, self.texts = inner, []
+            self.inner, self.calls = inner, []
 
         def __getattr__(self, name):
             return getattr(self.inner, name)
 
         def encode(self, texts):
-            self.texts.extend(texts)
+            self.calls.extend([t] for t in texts)
             return self.inner.encode(texts)
+
+        def encode_parts(self, text, parts):
+            self.calls.append([text, *parts])
+            return self.inner.encode_parts(text, parts)
 
     records = json.loads((DEV / "corpus.json").read_text())
     two = [records[0], next(r for r in records if r["source"] != records[0]["source"])]
     built = open_service(tmp_path / "index", hash_embedder, chunk_tokens=60, chunk_overlap=10)
     built.ingest_articles([article_from_record(r, f"record {i}") for i, r in enumerate(two)])
     a, b = (r["source"] for r in two)
-    q = (f"Does the {a} article about the fediverse and the {b} report on stadiums agree "
-         "on what users want from new social networks?")
-    seen = {}
-    for dense in (True, False):
+    q = (f"Does the {a} article about fediverse apps like Mastodon and the {b} report on "
+         "stadiums agree on what users want from new social networks?")
+    seen, found = {}, {}
+    for dense, pooled in ((True, True), (True, False), (False, True)):
         emb = Recording(hash_embedder)
-        svc = Service(built.store, emb, built.settings.model_copy(update={"clause_dense": dense}))
-        assert svc.query(q, k=3)
-        seen[dense] = emb.texts
-    assert seen[False] == [q]
-    assert seen[True][0] == q and len(seen[True]) > 1  # and a publisher's own clause
+        svc = Service(built.store, emb, built.settings.model_copy(
+            update={"clause_dense": dense, "clause_pooled": pooled}))
+        found[dense, pooled] = svc.query(q, k=3)
+        assert found[dense, pooled]
+        seen[dense, pooled] = emb.calls
+    assert seen[False, True] == [[q]]
+    alone = seen[True, False]
+    assert alone[0] == [q] and len(alone) == 3  # and each publisher's own clause, one by one
+    cut = q.index(f"{b} report")
+    assert seen[True, True] == [[q, ((cut, len(q)),), ((0, cut),)]]  # all in one call
+    # the hash embedder pools a clause as its words embedded alone: the same vectors
+    assert found[True, True] == found[True, False]

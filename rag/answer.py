@@ -71,6 +71,8 @@ _NOT_NAMES = frozenset({"the", "does", "did", "is", "was", "which", "who", "what
 def names(question: str, ignore: list[str] = ()) -> set[str]:  # type: ignore[assignment]
     """Capitalised words inside the question (not its first word), minus ``ignore`` phrases."""
     for phrase in ignore:
+        if phrase.isascii() and question.isascii() and phrase.lower() not in question.lower():
+            continue  # ASCII: exactly when the case-blind pattern cannot match (most phrases)
         question = re.sub(re.escape(phrase), " ", question, flags=re.I)
     return {w.lower() for w in _NAME.findall(question.strip())} - _NOT_NAMES
 

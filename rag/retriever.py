@@ -58,12 +58,21 @@ class Search(NamedTuple):
 
 
 def rrf(rankings: list[tuple[Ranking, float]], k: int = 60) -> Ranking:
-    """Weighted reciprocal rank fusion: sum of weight / (k + rank) over the rankings."""
-    fused: dict[int, float] = {}
+    """Weighted reciprocal rank fusion: sum of weight / (k + rank) over the rankings, best
+    first (ties: lower item first). In numpy, with the same float64 sums in the same order as
+    a loop over the rankings (``np.bincount`` adds in input order), so bit for bit those of
+    the loop it replaced, at ~0.6x its time (~15 rankings of 100 a question)."""
+    items, shares = [], []
     for ranking, weight in rankings:
-        for rank, (item, _) in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
-    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
+        if ranking:
+            items.append(np.fromiter((item for item, _ in ranking), np.int64, len(ranking)))
+            shares.append(weight / (k + np.arange(1, len(ranking) + 1, dtype=np.float64)))
+    if not items:
+        return []
+    ids, where = np.unique(np.concatenate(items), return_inverse=True)
+    sums = np.bincount(where, weights=np.concatenate(shares), minlength=len(ids))
+    order = np.lexsort((ids, -sums))
+    return list(zip(ids[order].tolist(), sums[order].tolist(), strict=True))
 
 
 def diversify(ranked: Ranking, group: dict[int, str], decay: float = 1.0,
@@ -130,6 +139,7 @@ class Retriever:
         if parallel is None:
             parallel = getattr(embedder, "threads", 0) == 1 and cores > 1
         self._pool = ThreadPoolExecutor(cores, thread_name_prefix="embed") if parallel else None
+        self._local = threading.local()  # this thread's last question's nearest chunk
 
     def embed_query(self, question: str) -> np.ndarray:
         vec = self._cache.get(question)
@@ -185,9 +195,21 @@ class Retriever:
         return self.store.dense_search(self.embed_query(question), k, filters)
 
     def similarity(self, question: str, filters: Filters | None = None) -> float:
-        """Cosine similarity of the question and its nearest chunk (within ``filters``)."""
-        best = self.dense(question, 1, filters or Filters())
+        """Cosine similarity of the question and its nearest chunk (within ``filters``): what
+        this thread's last ``rank`` of the question found, if it searched densely (once),
+        else a search of its own."""
+        filters = filters or Filters()
+        nearest, self._local.nearest = getattr(self._local, "nearest", None), None
+        if nearest is not None and nearest[:2] == (question, filters):
+            return nearest[2]
+        best = self.dense(question, 1, filters)
         return best[0][1] if best else 0.0
+
+    def _found(self, question: str, filters: Filters, ranking: Ranking) -> Ranking:
+        """Keep the top score of the question's own dense ranking for ``similarity`` (the
+        exact and IVF searches give the same best hit for k=1 as for k=100)."""
+        self._local.nearest = (question, filters, ranking[0][1] if ranking else 0.0)
+        return ranking
 
     def keyword(self, question: str, k: int, filters: Filters) -> Ranking:
         return self.store.keyword_ranking(question, k, filters, self.params.keyword_backend)
@@ -227,7 +249,7 @@ class Retriever:
         filters = filters or Filters()
         p = self.params
         if mode == "dense":
-            ranked = self.dense(question, p.depth, filters)
+            ranked = self._found(question, filters, self.dense(question, p.depth, filters))
         elif mode == "keyword":
             ranked = self.keyword(question, p.depth, filters)
         else:
@@ -240,10 +262,11 @@ class Retriever:
             for pending in embedding:
                 pending.result()
             rankings: list[tuple[Ranking, float]] = []
-            for s, (words, sentences) in zip(plans, lexical, strict=True):
+            for n, (s, (words, sentences)) in enumerate(zip(plans, lexical, strict=True)):
                 if p.clause_dense or not s.spans:
-                    rankings.append((self.store.dense_search(self.vector(question, s), p.depth,
-                                                             s.filters), s.weight))
+                    found = self.store.dense_search(self.vector(question, s), p.depth, s.filters)
+                    rankings.append((self._found(question, filters, found) if n == 0 else found,
+                                     s.weight))
                 if p.keyword_weight:
                     rankings.append((words, s.weight * p.keyword_weight))
                 if p.sentence_weight:

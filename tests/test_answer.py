@@ -54,3 +54,31 @@ def test_any_answer_is_verbatim_and_correctly_cited(question, texts):
         for sentence in answer.sentences:
             assert sentence.citations
             assert all(sentence.text in passages[n - 1].text for n in sentence.citations)
+
+
+def _names_reference(question, ignore):
+    """names() without its ASCII shortcut: every phrase substituted, case-blind."""
+    import re
+
+    from rag.answer import _NAME, _NOT_NAMES
+
+    for phrase in ignore:
+        question = re.sub(re.escape(phrase), " ", question, flags=re.I)
+    return {w.lower() for w in _NAME.findall(question.strip())} - _NOT_NAMES
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["The Verge", "the verge", "BBC", "Ars", "İstanbul Times",
+                                 "ſcience", "Kelvin", "K News", "TechCrunch", "a.b"]),
+                max_size=5),
+       st.lists(st.sampled_from(["Did", "The", "VERGE", "Verge", "the", "BBC", "bbc", "Ars",
+                                 "İstanbul", "Times", "Science", "ſcience", "KELVIN",
+                                 "Kelvin", "news", "TechCrunch", "report", "a.b", "aXb", ","]),
+                min_size=1, max_size=12))
+def test_names_skips_only_phrases_that_cannot_match(ignore, words):
+    """The shortcut (an ASCII phrase absent from an ASCII question, compared lower-cased) never
+    changes the names found, including for non-ASCII case pairs and regex metacharacters."""
+    from rag.answer import names
+
+    question = " ".join(words) + "?"
+    assert names(question, ignore) == _names_reference(question, ignore)

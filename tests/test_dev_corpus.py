@@ -65,3 +65,22 @@ def test_parallel_query_embedding_changes_no_ranking(dev_service):
         clauses += len(side_by_side.plan(q, Filters())) > 1
         assert side_by_side.rank(q) == in_turn.rank(q), q
     assert clauses >= 20  # most of them name publishers, so several texts were embedded
+
+
+def test_the_answer_threshold_reads_the_same_nearest_chunk_as_a_search_of_its_own(dev_service):
+    """similarity() takes the best cosine of the question's own dense ranking from the rank
+    that just ran in this thread (no second search), once; it equals a k=1 search's."""
+    from rag.evaluate import load_gold
+
+    r = dev_service.retriever
+    for g in load_gold(DEV / "queries.json")[100:130]:
+        for filters in (Filters(), Filters(sources=("The Verge",))):
+            own = r.dense(g.question, 1, filters)
+            expected = own[0][1] if own else 0.0
+            r.rank(g.question, filters=filters)
+            assert r._local.nearest[:2] == (g.question, filters)
+            assert r.similarity(g.question, filters) == expected
+            assert r._local.nearest is None  # used once
+            assert r.similarity(g.question, filters) == expected  # then searched again
+    r.rank("Which volcano erupted?", mode="keyword")
+    assert r._local.nearest is None  # no dense ranking to reuse

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from rag.documents import Filters
 from rag.retriever import diversify, rrf
 
@@ -20,6 +23,25 @@ def test_rrf_weights_and_ties_break_by_id():
     a, b = [(5, 1.0)], [(4, 1.0)]
     assert [i for i, _ in rrf([(a, 1.0), (b, 1.0)])] == [4, 5]
     assert [i for i, _ in rrf([(a, 2.0), (b, 1.0)])] == [5, 4]
+
+
+def _rrf_loop(rankings, k):
+    """The plain loop rrf was (until 2026-11-26): the reference its numpy form must equal."""
+    fused: dict[int, float] = {}
+    for ranking, weight in rankings:
+        for rank, (item, _) in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
+    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.tuples(st.integers(0, 40), st.just(0.0)), max_size=30),
+                          st.sampled_from([0.0, 0.25, 0.5, 1.0, 1.5, 3.0])), max_size=16),
+       st.integers(1, 100))
+def test_rrf_equals_the_loop_bit_for_bit(rankings, k):
+    """Same sums in the same order: equal floats, the same order of ties (many here: few
+    items, repeated weights), also for an item twice in one ranking or a weight of 0."""
+    assert rrf(rankings, k) == _rrf_loop(rankings, k)
 
 
 def test_a_hard_cap_moves_extras_to_the_end():

@@ -46,6 +46,13 @@ class IndexUnavailable(RagError):
     http_status = 503
 
 
+class Busy(RagError):
+    """Every query slot stayed taken for as long as the request may take: retry later."""
+
+    code = "busy"
+    http_status = 503
+
+
 class Unauthorized(RagError):
     """No API key where one is required."""
 

@@ -12,7 +12,7 @@ from rag.answer import SUPPORT_THRESHOLD, compose_answer, support
 from rag.config import Settings
 from rag.documents import Answer, Article, Filters, Passage
 from rag.embedding import Embedder, make_embedder
-from rag.errors import RejectedInput
+from rag.errors import Busy, RejectedInput
 from rag.ingest import IngestReport, Progress, ingest
 from rag.retriever import Mode, RetrievalParams, Retriever
 from rag.sources import Limits, article_from_record, parse_paths
@@ -21,6 +21,9 @@ from rag.vectors import set_threads
 
 if TYPE_CHECKING:
     from rag.milvus_store import MilvusStore
+
+
+SLOT_WAIT_SHARE = 0.9  # of RAG_REQUEST_TIMEOUT a question may wait for a query slot
 
 
 @dataclass
@@ -137,12 +140,20 @@ class Service:
     def ask(self, question: str, k: int = 5, mode: Mode = "hybrid",
             filters: Filters | None = None, answer: bool = True) -> Result:
         """What /query answers: the passages and, if asked, the cited extractive answer
-        (``query_slots`` questions at once; the others wait)."""
-        with self._slots:
+        (``query_slots`` questions at once; the others wait, but not for longer than most of
+        ``request_timeout``: then the client gets 503 ``busy`` instead of a 504 later, and
+        no work is started for it)."""
+        wait = self.settings.request_timeout * SLOT_WAIT_SHARE or None
+        if not self._slots.acquire(timeout=wait):
+            raise Busy(f"all {self.settings.slot_count()} query slots stayed busy for {wait:g} s "
+                       "(RAG_QUERY_SLOTS); try again later")
+        try:
             passages = self.query(question, k=k, mode=mode, filters=filters)
             if not answer:
                 return Result(question, None, passages)
             return Result(question, self.answer(question, passages, filters), passages)
+        finally:
+            self._slots.release()
 
     def answer(self, question: str, passages: list[Passage],
                filters: Filters | None = None) -> Answer | None:

@@ -144,3 +144,26 @@ def test_questions_beyond_the_slots_wait_their_turn(slots, tmp_path, hash_embedd
     assert most[0] == slots
     assert Settings().slot_count() == len(os.sched_getaffinity(0))
     assert Settings(query_slots=3).slot_count() == 3
+
+
+def test_a_question_that_cannot_get_a_slot_in_time_is_refused_not_queued(tmp_path,
+                                                                       hash_embedder):
+    """Waiting for a slot is bounded by 90% of RAG_REQUEST_TIMEOUT (so the client gets 503
+    'busy' rather than a 504 after it): the question is refused with that clear error and
+    its work is never started; once a slot frees, questions are answered again."""
+    from rag.errors import Busy
+
+    svc = open_service(tmp_path / "index", hash_embedder, query_slots=1, request_timeout=0.2,
+                       chunk_tokens=60, chunk_overlap=10)
+    svc.ingest_articles([volcano(n) for n in range(2)])
+    started = []
+    search = svc.retriever.search
+    svc.retriever.search = lambda *a, **kw: started.append(1) or search(*a, **kw)
+    assert svc._slots.acquire(timeout=1)  # the one slot, taken (as by a long question)
+    try:
+        with pytest.raises(Busy, match="1 query slots stayed busy for 0.18 s") as err:
+            svc.ask("Which volcano erupted?")
+        assert err.value.http_status == 503 and not started
+    finally:
+        svc._slots.release()
+    assert svc.ask("Which volcano erupted?").passages and started

@@ -190,7 +190,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             "Cache-Control": "no-cache"})
 
     @app.post("/query", response_model=QueryResponse, tags=["query"], dependencies=Reader)
-    def query(body: QueryRequest, svc: ServiceDep) -> dict:
+    def query(body: QueryRequest, svc: ServiceDep, request: Request) -> dict:
         started = time.perf_counter()
         question = body.question.strip()
         if not question:
@@ -201,7 +201,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                                  f"{limit:,} (RAG_MAX_QUESTION_CHARS)")
         filters = body.filters.to_domain() if body.filters else None
         result = svc.ask(question, k=body.k, mode=body.mode, filters=filters,
-                         answer=body.answer)
+                         answer=body.answer, deadline=getattr(request.state, "deadline", None))
         return {**asdict(result), "question": body.question,
                 "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 

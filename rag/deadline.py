@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 
 log = logging.getLogger("rag.deadline")
 EXEMPT = ("/health", "/metrics")
@@ -46,6 +47,8 @@ class Deadline:
                 started = True
             await send(message)
 
+        # when the 504 will go out, for a handler that must decide whether to start at all
+        scope.setdefault("state", {})["deadline"] = time.monotonic() + seconds
         task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
         done, _ = await asyncio.wait({task}, timeout=seconds)
         if done or started:  # finished, or a stream under way: never cut a response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -138,15 +139,23 @@ class Service:
         return self.retriever.search(question, k=k, mode=mode, filters=filters)
 
     def ask(self, question: str, k: int = 5, mode: Mode = "hybrid",
-            filters: Filters | None = None, answer: bool = True) -> Result:
-        """What /query answers: the passages and, if asked, the cited extractive answer
-        (``query_slots`` questions at once; the others wait, but not for longer than most of
-        ``request_timeout``: then the client gets 503 ``busy`` instead of a 504 later, and
-        no work is started for it)."""
-        wait = self.settings.request_timeout * SLOT_WAIT_SHARE or None
-        if not self._slots.acquire(timeout=wait):
-            raise Busy(f"all {self.settings.slot_count()} query slots stayed busy for {wait:g} s "
-                       "(RAG_QUERY_SLOTS); try again later")
+            filters: Filters | None = None, answer: bool = True,
+            deadline: float | None = None) -> Result:
+        """What /query answers: the passages and, if asked, the cited extractive answer.
+
+        ``query_slots`` questions at once; the others wait, but only until most
+        (``SLOT_WAIT_SHARE``) of the request's time is gone (``deadline``: the
+        ``time.monotonic()`` of its 504; else ``request_timeout`` from now): then it is
+        refused with ``Busy`` (503) before any work starts, instead of working for a client
+        that has had its 504."""
+        timeout = self.settings.request_timeout
+        wait = timeout * SLOT_WAIT_SHARE or None
+        if deadline is not None:
+            wait = deadline - (1 - SLOT_WAIT_SHARE) * timeout - time.monotonic()
+        if (wait is not None and wait <= 0) or not self._slots.acquire(timeout=wait):
+            raise Busy(f"no query slot (RAG_QUERY_SLOTS={self.settings.slot_count()}) came "
+                       f"free within {SLOT_WAIT_SHARE:.0%} of the request's {timeout:g} s "
+                       "(RAG_REQUEST_TIMEOUT); try again later")
         try:
             passages = self.query(question, k=k, mode=mode, filters=filters)
             if not answer:

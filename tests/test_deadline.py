@@ -6,13 +6,14 @@ from __future__ import annotations
 import shutil
 import time
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 
 from rag.api import create_app
 from rag.config import Settings
 from rag.deadline import Deadline
+from rag.service import Service
 
 from conftest import open_service
 
@@ -37,6 +38,10 @@ def plumbing_app(finished: list[str]) -> FastAPI:
     def live(seconds: float = 0) -> dict:
         time.sleep(seconds)
         return {"status": "ok"}
+
+    @app.get("/deadline")
+    def deadline(request: Request) -> dict:
+        return {"left": request.state.deadline - time.monotonic()}
 
     @app.get("/stream")
     def stream() -> StreamingResponse:
@@ -95,3 +100,36 @@ def test_the_service_applies_request_timeout(seed_index, tmp_path, real_embedder
         assert client.get("/health").status_code == 200  # exempt, and still answering
         metrics = client.get("/metrics").text
         assert 'route="/query",status="504"' in metrics
+
+
+def test_a_handler_knows_when_its_504_is_due():
+    with TestClient(plumbing_app([])) as client:
+        left = client.get("/deadline").json()["left"]
+        assert 0 < left <= 0.2
+
+
+def test_a_question_with_no_free_slot_gets_503_busy_before_its_504(seed_index, tmp_path,
+                                                                    real_embedder):
+    """The real app: with every query slot taken, /query answers 503 'busy' once 90% of
+    RAG_REQUEST_TIMEOUT is gone (the deadline handed down by the timeout middleware), not a
+    504 later, and no search starts for it."""
+    index = tmp_path / "index"
+    shutil.copytree(seed_index, index)
+    settings = Settings(index_dir=index, model=real_embedder.name, request_timeout=1.0,
+                        query_slots=1)
+    svc = Service.open(settings, embedder=real_embedder)
+    searched: list[str] = []
+    search = svc.retriever.search
+    svc.retriever.search = lambda q, *a, **kw: searched.append(q) or search(q, *a, **kw)
+    with TestClient(create_app(settings, service=svc)) as client:
+        searched.clear()  # the app's own warm-up question
+        assert svc._slots.acquire(timeout=5)
+        try:
+            started = time.perf_counter()
+            r = client.post("/query", json={"question": "What range do ATACMS missiles have?"})
+            waited = time.perf_counter() - started
+        finally:
+            svc._slots.release()
+        assert r.status_code == 503 and r.json()["error"]["code"] == "busy", r.text
+        assert 0.8 <= waited < 1.0 and not searched
+        assert client.post("/query", json={"question": "ATACMS range"}).status_code == 200

@@ -90,9 +90,11 @@ class Chat:
         return LLM_MODEL if self.llm else EXTRACTIVE_MODEL
 
     def prepare(self, turns: list[Turn], requested_model: str, k: int = 5,
-                filters: Filters | None = None, mode: str = "hybrid") -> Turnout:
+                filters: Filters | None = None, mode: str = "hybrid",
+                deadline: float | None = None) -> Turnout:
         reading = read(turns)
-        result = self.service.ask(reading.search, k=k, mode=mode, filters=filters)  # type: ignore[arg-type]
+        result = self.service.ask(reading.search, k=k, mode=mode, filters=filters,  # type: ignore[arg-type]
+                                  deadline=deadline)
         found = result.answer is not None
         turnout = Turnout(reading, result.passages, found, self.model_for(requested_model))
         if found and result.answer:

@@ -186,13 +186,14 @@ def chat_router(reader: list) -> APIRouter:
                                   "description": "JSON, or server-sent events with stream"},
                             502: {"model": ErrorResponse,
                                   "description": "The generation server failed"}})
-    def completions(body: ChatRequest, chat: ChatDep):
+    def completions(body: ChatRequest, chat: ChatDep, request: Request):
         """The last user message is the question (earlier turns resolve follow-ups)."""
         turns = turns_of(body, chat.service.settings.max_question_chars)
         options = body.rag or RagOptions()
         filters = options.filters.to_domain() if options.filters else None
         turnout = chat.prepare(turns, body.model, k=options.k, filters=filters,
-                               mode=options.mode)
+                               mode=options.mode,
+                               deadline=getattr(request.state, "deadline", None))
         pieces = chat.stream(turns, turnout)  # an unreachable LLM fails here, as a 502
         head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "model": turnout.model}

@@ -132,4 +132,13 @@ def test_a_question_with_no_free_slot_gets_503_busy_before_its_504(seed_index, t
             svc._slots.release()
         assert r.status_code == 503 and r.json()["error"]["code"] == "busy", r.text
         assert 0.8 <= waited < 1.0 and not searched
+        assert svc._slots.acquire(timeout=5)
+        try:  # a chat frontend's question waits the same way
+            r = client.post("/v1/chat/completions", json={
+                "model": "rag", "stream": True,
+                "messages": [{"role": "user", "content": "What range do ATACMS missiles have?"}]})
+        finally:
+            svc._slots.release()
+        assert r.status_code == 503 and r.json()["error"]["code"] == "busy", r.text
+        assert not searched
         assert client.post("/query", json={"question": "ATACMS range"}).status_code == 200

@@ -26,7 +26,7 @@ from rag.access import RequestIds, check_key
 from rag.chat import Chat
 from rag.chat_api import chat_router
 from rag.config import Settings
-from rag.deadline import Deadline
+from rag.deadline import Deadline, deadline_of
 from rag.documents import Filters
 from rag.errors import BodyTooLarge, InvalidRequest, RagError
 from rag.llm import llm_from
@@ -201,7 +201,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                                  f"{limit:,} (RAG_MAX_QUESTION_CHARS)")
         filters = body.filters.to_domain() if body.filters else None
         result = svc.ask(question, k=body.k, mode=body.mode, filters=filters,
-                         answer=body.answer, deadline=getattr(request.state, "deadline", None))
+                         answer=body.answer, deadline=deadline_of(request))
         return {**asdict(result), "question": body.question,
                 "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from rag.chat import Chat, Turnout
 from rag.conversation import Turn
+from rag.deadline import deadline_of
 from rag.errors import InvalidRequest, RagError
 from rag.schemas import NOT_ONLY_SPACE, ErrorResponse, JsonInt, QueryFilters
 
@@ -193,7 +194,7 @@ def chat_router(reader: list) -> APIRouter:
         filters = options.filters.to_domain() if options.filters else None
         turnout = chat.prepare(turns, body.model, k=options.k, filters=filters,
                                mode=options.mode,
-                               deadline=getattr(request.state, "deadline", None))
+                               deadline=deadline_of(request))
         pieces = chat.stream(turns, turnout)  # an unreachable LLM fails here, as a 502
         head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "model": turnout.model}

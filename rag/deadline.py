@@ -15,6 +15,7 @@ import logging
 import time
 
 log = logging.getLogger("rag.deadline")
+STATE_KEY = "deadline"  # in the request's scope state: time.monotonic() of its 504
 EXEMPT = ("/health", "/metrics")
 
 
@@ -48,7 +49,7 @@ class Deadline:
             await send(message)
 
         # when the 504 will go out, for a handler that must decide whether to start at all
-        scope.setdefault("state", {})["deadline"] = time.monotonic() + seconds
+        scope.setdefault("state", {})[STATE_KEY] = time.monotonic() + seconds
         task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
         done, _ = await asyncio.wait({task}, timeout=seconds)
         if done or started:  # finished, or a stream under way: never cut a response
@@ -71,3 +72,8 @@ class Deadline:
         self._running.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("a timed-out request failed afterwards", exc_info=task.exception())
+
+
+def deadline_of(request) -> float | None:
+    """When a request's 504 is due (``time.monotonic()``), or None without a limit."""
+    return request.scope.get("state", {}).get(STATE_KEY)

@@ -222,7 +222,9 @@ class HashEmbedder:
     def encode_parts(self, text: str, parts: Sequence[Sequence[tuple[int, int]]]) -> np.ndarray:
         """As the ONNX embedder's (one call: the text, then each part of it), with each part
         embedded as the words inside its spans."""
-        words = [" ".join(text[b:e] for b, e in spans) for spans in parts]
+        from rag.hints import clause_text
+
+        words = [clause_text(text, spans) for spans in parts]
         vecs = self.encode([text, *words])
         self.encoded -= len(words)  # one text embedded, as one model call
         return vecs

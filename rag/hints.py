@@ -66,7 +66,7 @@ def source_clause_spans(question: str, sources: list[str]) -> dict[str, list[tup
     return spans
 
 
-def clause_text(question: str, spans: list[tuple[int, int]]) -> str:
+def clause_text(question: str, spans: Iterable[tuple[int, int]]) -> str:
     """A clause's pieces of the question, joined."""
     text = ""
     for begin, end in spans:

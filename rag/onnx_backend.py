@@ -28,6 +28,7 @@ import numpy as np
 
 from rag.embedding import SentenceTransformerEmbedder
 from rag.errors import RagError
+from rag.hints import clause_text
 
 INT8_SUFFIX = "+int8"
 _SUPPORTED = ("sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
@@ -207,7 +208,7 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
                 pooled = hidden[0][inside].mean(axis=0)
                 out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
             else:
-                out[row] = self._run([" ".join(text[b:e] for b, e in spans)])[0]
+                out[row] = self._run([clause_text(text, spans)])[0]
         return out
 
     @property

@@ -29,6 +29,7 @@ from rag.store import SearchStore
 Mode = Literal["hybrid", "dense", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "keyword")
 Ranking = list[tuple[int, float]]
+Spans = tuple[tuple[int, int], ...]  # (start, end) pieces of a question
 MIN_CLAUSE_TERMS = 4  # a clause with fewer content words is searched as the whole question
 
 
@@ -54,7 +55,7 @@ class Search(NamedTuple):
     text: str
     filters: Filters
     weight: float
-    spans: tuple[tuple[int, int], ...] = ()  # a clause: where its pieces lie in the question
+    spans: Spans = ()  # a clause: where its pieces lie in the question
 
 
 def rrf(rankings: list[tuple[Ranking, float]], k: int = 60) -> Ranking:
@@ -98,7 +99,7 @@ def _discounted(score: float, factor: float) -> float:
     return score * factor if score > 0 else score / factor  # either way, lower
 
 
-Key = str | tuple[str, tuple[tuple[int, int], ...]]  # a text, or a question and a clause's spans
+Key = str | tuple[str, Spans]  # a text, or a question and a clause's spans
 
 
 class QueryCache:
@@ -156,7 +157,7 @@ class Retriever:
         return bool(search.spans) and self.params.clause_pooled and hasattr(
             self.embedder, "encode_parts")
 
-    def _embed_parts(self, question: str, parts: list[tuple[tuple[int, int], ...]]) -> None:
+    def _embed_parts(self, question: str, parts: list[Spans]) -> None:
         """The question's vector and its clauses' (pooled from its token states): one call."""
         vecs = self.embedder.encode_parts(question, parts)  # type: ignore[attr-defined]
         self._cache.put(question, vecs[0])

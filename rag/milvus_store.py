@@ -19,8 +19,10 @@ Collections (prefix ``rag_``):
 BM25 runs on this package's own tokens (content words, Porter2 stems: rag/lexical.py) joined by
 spaces ("-" written "_", so Milvus' standard tokenizer keeps "longer-range" one word), so both
 backends rank the same words; Milvus computes the statistics and scores.
-Milvus has no multi-collection transactions: crash safety comes from the write order above
-(and a flush after every write on Lite, which otherwise keeps recent inserts in memory).
+Milvus has no multi-collection transactions: crash safety comes from the write order above.
+Milvus Lite persists each collection on its own, so there the order is made durable by
+flushes: a write's parts before its document rows, and removed document rows before their
+parts (a kill once left an article whose document row had outlived part of its rows).
 """
 
 from __future__ import annotations
@@ -339,11 +341,25 @@ class MilvusStore:
                 for r in self._in("chunks", "embed_hash", wanted, ["embed_hash", "vector"])}
 
     def _remove(self, document_ids: list[str]) -> None:
-        for i in range(0, len(document_ids), BATCH):
-            literal = ", ".join(quote(d) for d in document_ids[i:i + BATCH])
-            expr = f"document_id in [{literal}]"
-            for name in ("documents", "chunks", "sentences", "bodies"):  # document row first
-                self.client.delete(PREFIX + name, filter=expr)
+        """Document rows first, and on disk before the parts go: a kill in between leaves
+        parts without a document (an interrupted write), never a document without parts."""
+        batches = [", ".join(quote(d) for d in document_ids[i:i + BATCH])
+                   for i in range(0, len(document_ids), BATCH)]
+        for literal in batches:
+            self.client.delete(PREFIX + "documents", filter=f"document_id in [{literal}]")
+        if batches:
+            self._durable(("documents",))
+        for literal in batches:
+            for name in ("chunks", "sentences", "bodies"):
+                self.client.delete(PREFIX + name, filter=f"document_id in [{literal}]")
+
+    def _durable(self, names: Iterable[str]) -> None:
+        """On Lite, flush ``names`` now: it persists each collection on its own (a write-ahead
+        log per collection), so without this a kill could keep a later collection's rows and
+        lose an earlier one's. A server logs every acknowledged insert in order."""
+        if self.lite:
+            for name in names:
+                self.client.flush(PREFIX + name)
 
     def _upsert(self, name: str, rows: list[dict]) -> None:
         """Upserted: every row's id derives from its article, and a Milvus server (unlike
@@ -365,19 +381,30 @@ class MilvusStore:
             self._remove([d.article.document_id for d in docs] + gone)
             now = datetime.now(UTC).isoformat(timespec="seconds")
             for d in docs:
-                self._write_one(d, vectors, now)
+                self._write_parts(d, vectors)
+            if docs:  # the parts on disk before the document rows that make them served
+                self._durable(("bodies", "chunks", "sentences"))
+            self._upsert("documents", [self._document_row(d, now) for d in docs])
             gen = self.generation + 1
             self._set_meta({"generation": str(gen)})
             if self.lite:  # Lite keeps recent inserts in memory until a flush
                 self.save_vectors()
             return gen
 
-    def _write_one(self, d: DocumentWrite, vectors: dict[str, np.ndarray], now: str) -> None:
+    @staticmethod
+    def _shared(d: DocumentWrite) -> dict:
+        """The document's fields every row of it carries, for filters."""
         a = d.article
         published = a.published_date.isoformat() if a.published_date else None
-        shared = {"source_lc": clip(a.source_name).lower(), "domain": clip(a.domain),
-                  "authors": [clip(n, 1_000).lower() for n in a.authors][:64],
-                  "day": day_number(published)}
+        return {"source_lc": clip(a.source_name).lower(), "domain": clip(a.domain),
+                "authors": [clip(n, 1_000).lower() for n in a.authors][:64],
+                "day": day_number(published)}
+
+    def _write_parts(self, d: DocumentWrite, vectors: dict[str, np.ndarray]) -> None:
+        """An article's body, chunks and sentences (its document row comes after)."""
+        a = d.article
+        published = a.published_date.isoformat() if a.published_date else None
+        shared = self._shared(d)
         meta = meta_words(a.source_name, a.domain, a.author, published)
         body = a.body
         self._upsert("bodies", [
@@ -402,13 +429,19 @@ class MilvusStore:
                                   "tokens": clip(" ".join(words), TEXT_MAX), "owners": owners,
                                   "document_id": a.document_id, **shared})
         self._upsert("sentences", sentences)
-        self._upsert("documents", [{
+
+    def _document_row(self, d: DocumentWrite, now: str) -> dict:
+        """The row that commits an article: written once its parts are."""
+        a = d.article
+        return {
             "document_id": a.document_id, "url": clip(a.url), "title": clip(a.title),
-            "author": clip(a.author), "published_date": published or "",
+            "author": clip(a.author),
+            "published_date": a.published_date.isoformat() if a.published_date else "",
             "published_at": clip(a.published_at), "source": clip(a.source_name),
             "category": clip(a.category), "content_hash": d.hash(),
             "origin": clip(a.origin), "ingested_at": now, "summary": clip(a.summary, TEXT_MAX),
-            "highlights": clip(a.highlights, TEXT_MAX), **shared, "placeholder": [0.0, 0.0]}])
+            "highlights": clip(a.highlights, TEXT_MAX), **self._shared(d),
+            "placeholder": [0.0, 0.0]}
 
     def delete(self, urls: Sequence[str]) -> int:
         return self.write([], {}, delete_urls=urls)

@@ -167,7 +167,7 @@ def event_stream(pieces: Iterator[str], turnout: Turnout, head: dict) -> Iterato
     yield sse("[DONE]")
 
 
-def get_chat(request: Request) -> Chat:
+async def get_chat(request: Request) -> Chat:
     return request.app.state.chat
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 
 from rag.chunking import sentence_spans
 from rag.documents import Answer, AnswerSentence, Passage, Span
@@ -27,21 +29,47 @@ def terms(text: str) -> list[str]:
     return [w for w in WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
-@functools.lru_cache(maxsize=4096)
-def passage_sentences(text: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
-    """A passage's sentence spans with their content words. Cached: the same passages come
-    back for many questions, and splitting them was a tenth of a query's time."""
-    return tuple((s, e, frozenset(terms(text[s:e]))) for s, e in sentence_spans(text))
+Sentences = tuple[tuple[int, int, frozenset[str]], ...]  # (start, end, content words)
+_SENTENCES: OrderedDict[str, Sentences] = OrderedDict()  # passage text -> its sentences
+_SENTENCES_SIZE = 4096
+_SENTENCES_LOCK = threading.Lock()
 
 
-def best_sentence(question: str, text: str, offset: int = 0) -> Span | None:
+def passage_sentences(text: str, spans: Sequence[tuple[int, int]] | None = None) -> Sentences:
+    """A passage's sentence spans with their content words. ``spans`` are the sentences as
+    the store knows them (the article's, split once at ingest); without them the passage is
+    split here (the two agree on 4,580 of the dev index's 4,583 chunks). Cached by text (a
+    small LRU): the same passages come back for many questions, and a passage's first
+    highlight, once split here, was ~0.2 ms of splitting and ~0.15 ms of words."""
+    with _SENTENCES_LOCK:
+        found = _SENTENCES.get(text)
+        if found is not None:
+            _SENTENCES.move_to_end(text)
+            return found
+    lower = text.lower()
+    if len(lower) != len(text):  # lowercasing moved offsets ('İ' becomes two characters)
+        lower = None
+    # the words of terms(), as one set operation instead of a filter word by word
+    found = tuple((s, e, frozenset(WORD.findall(lower, s, e) if lower is not None
+                                   else WORD.findall(text[s:e].lower())) - STOPWORDS)
+                  for s, e in (sentence_spans(text) if spans is None else spans))
+    with _SENTENCES_LOCK:
+        _SENTENCES[text] = found
+        while len(_SENTENCES) > _SENTENCES_SIZE:
+            _SENTENCES.popitem(last=False)
+    return found
+
+
+def best_sentence(question: str, text: str, offset: int = 0,
+                  spans: Sequence[tuple[int, int]] | None = None) -> Span | None:
     """The sentence of ``text`` sharing the most question terms (longer terms weigh more).
 
-    Offsets are absolute: ``offset`` is where ``text`` starts in the article body.
+    Offsets are absolute: ``offset`` is where ``text`` starts in the article body. ``spans``:
+    the passage's sentences if the store has them (``passage_sentences``).
     """
     wanted = set(terms(question))
     best: tuple[float, int, int] | None = None
-    for start, end, words in passage_sentences(text):
+    for start, end, words in passage_sentences(text, spans):
         # fsum: a set's order changes with the hash seed, a correctly rounded sum does not
         score = math.fsum(math.log(1 + len(w)) for w in wanted & words)
         if best is None or score > best[0]:

@@ -295,5 +295,6 @@ class Retriever:
                 title=row["title"], url=row["url"], author=row["author"],
                 published_date=row["published_date"], source=row["source"],
                 char_start=row["char_start"], char_end=row["char_end"],
-                highlight=best_sentence(question, row["text"], row["char_start"])))
+                highlight=best_sentence(question, row["text"], row["char_start"],
+                                         row.get("sentences"))))
         return passages

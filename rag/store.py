@@ -434,18 +434,29 @@ class Store:
         with self._read() as db:
             return keyword.sentence_search(db, question, k, filters)
 
-    def chunk_rows(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
-        """Chunk text, offsets and document metadata for ``ids`` (missing ids are absent)."""
+    def chunk_rows(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Chunk text, offsets and document metadata for ``ids`` (missing ids are absent),
+        with ``sentences``: the article's sentence spans (as ingest split the whole body)
+        inside each chunk, relative to its text, so a highlight needs no splitting."""
         if not len(ids):
             return {}
         marks = ",".join("?" * len(ids))
+        args = [int(i) for i in ids]
         with self._read() as db:
-            rows = db.execute(
+            rows = {r["id"]: {**r, "sentences": []} for r in db.execute(
                 "SELECT c.id, c.document_id, c.ordinal, c.char_start, c.char_end, c.text, "
                 "d.title, d.url, d.author, d.published_date, d.source FROM chunks c "
                 f"JOIN documents d ON d.document_id = c.document_id WHERE c.id IN ({marks})",
-                [int(i) for i in ids]).fetchall()
-        return {r["id"]: r for r in rows}
+                args)}
+            for cid, start, end in db.execute(
+                    "SELECT c.id, max(s.char_start, c.char_start) - c.char_start, "
+                    "min(s.char_end, c.char_end) - c.char_start FROM chunks c "
+                    "JOIN sentences s ON s.document_id = c.document_id "
+                    f"WHERE c.id IN ({marks}) AND s.char_end > c.char_start "
+                    "AND s.char_start < c.char_end ORDER BY c.id, s.char_start", args):
+                if cid in rows:
+                    rows[cid]["sentences"].append((start, end))
+        return rows
 
     def problems(self) -> list[str]:
         """A full consistency check (``rag stats --check``): SQLite's own integrity check,

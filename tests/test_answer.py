@@ -82,3 +82,27 @@ def test_names_skips_only_phrases_that_cannot_match(ignore, words):
 
     question = " ".join(words) + "?"
     assert names(question, ignore) == _names_reference(question, ignore)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("aAİıß. \n-'’x9Kk!?"), max_size=300)
+       | st.text(max_size=200))
+def test_passage_sentences_are_split_spans_and_their_content_words(text):
+    from rag.answer import passage_sentences, terms
+    from rag.chunking import sentence_spans
+
+    expected = tuple((s, e, frozenset(terms(text[s:e]))) for s, e in sentence_spans(text))
+    assert passage_sentences(text) == expected
+
+
+def test_passage_sentences_use_the_spans_the_store_gives():
+    from rag.answer import passage_sentences, terms
+
+    text = "Rates rose sharply. The Fed met in İstanbul on Monday! Nobody came."
+    spans = [(0, 19), (20, 55)]  # as if the article's split ended at a different place
+    got = passage_sentences(text, spans)
+    assert [(s, e) for s, e, _ in got] == spans
+    assert got[1][2] == frozenset(terms(text[20:55])) >= {"fed", "met", "monday"}
+    assert passage_sentences(text) == got  # cached by text: the store's spans stay
+    hl = best_sentence("Who met in Istanbul on Monday?", text, 10, spans)
+    assert hl is not None and hl.text == text[20:55] and hl.char_start == 30

@@ -59,6 +59,10 @@ class RequestIds:
         rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
+        app = scope.get("app")
+        state = app.state if app is not None else None
+        if state is not None:  # requests this process is serving (read by the service)
+            state.in_flight = getattr(state, "in_flight", 0) + 1
         status = 500  # what the client gets if the app fails before it responds
 
         async def send_with_id(message):
@@ -73,9 +77,10 @@ class RequestIds:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            if state is not None:
+                state.in_flight -= 1
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
-            app = scope.get("app")
             telemetry = getattr(app.state, "telemetry", None) if app is not None else None
             if telemetry is not None:
                 telemetry.observe(scope["method"], route, status, seconds)

@@ -154,6 +154,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = service or Service.open(settings, create=True, serving=True)
         app.state.chat = Chat(app.state.service, llm_from(settings))
+        app.state.in_flight = 0
+        # a question is alone only if no other request is being served (RequestIds counts)
+        app.state.service.company = lambda: app.state.in_flight
         app.state.telemetry.watch_index(app.state.service.store.counts)
         # load the model and build the FAISS and BM25 indexes before traffic
         app.state.service.ask("warm up", k=1)

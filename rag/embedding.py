@@ -219,9 +219,10 @@ class HashEmbedder:
         norms[norms == 0] = 1.0
         return out / norms
 
-    def encode_parts(self, text: str, parts: Sequence[Sequence[tuple[int, int]]]) -> np.ndarray:
+    def encode_parts(self, text: str, parts: Sequence[Sequence[tuple[int, int]]],
+                     wide: bool = False) -> np.ndarray:
         """As the ONNX embedder's (one call: the text, then each part of it), with each part
-        embedded as the words inside its spans."""
+        embedded as the words inside its spans (``wide`` changes nothing here)."""
         from rag.hints import clause_text
 
         words = [clause_text(text, spans) for spans in parts]

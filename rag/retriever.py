@@ -157,9 +157,10 @@ class Retriever:
         return bool(search.spans) and self.params.clause_pooled and hasattr(
             self.embedder, "encode_parts")
 
-    def _embed_parts(self, question: str, parts: list[Spans]) -> None:
+    def _embed_parts(self, question: str, parts: list[Spans], wide: bool = False) -> None:
         """The question's vector and its clauses' (pooled from its token states): one call."""
-        vecs = self.embedder.encode_parts(question, parts)  # type: ignore[attr-defined]
+        extra = {"wide": True} if wide else {}
+        vecs = self.embedder.encode_parts(question, parts, **extra)  # type: ignore[attr-defined]
         self._cache.put(question, vecs[0])
         for spans, vec in zip(parts, vecs[1:], strict=True):
             self._cache.put((question, spans), vec)
@@ -175,18 +176,23 @@ class Retriever:
         assert vec is not None
         return vec
 
-    def start_embedding(self, question: str, searches: list[Search]) -> list[Future]:
+    def start_embedding(self, question: str, searches: list[Search],
+                        alone: bool = False) -> list[Future]:
         """Embed what the searches' dense rankings need and the cache lacks: on the pool
         (returns the futures), or now. A clause's vector is pooled from the question's own
         model call when the embedder offers it (one call a question instead of up to four:
-        eval/README.md has its measured cost)."""
+        eval/README.md has its measured cost). ``alone`` (the machine is this question's):
+        that one call runs now on every core, the keyword rankings after it."""
         parts = list(dict.fromkeys(s.spans for s in searches if self._pooling(s)))
         parts = [spans for spans in parts if self._cache.get((question, spans)) is None]
         texts = [s.text for s in searches if not self._pooling(s)]
-        jobs = [partial(self._embed_parts, question, parts)] if parts else []
+        wide = alone and self.params.clause_pooled and hasattr(self.embedder, "encode_parts")
+        # the question's own vector is row 0 of that call (clauses or not, when wide)
+        whole = bool(parts) or (wide and question in texts and self._cache.get(question) is None)
+        jobs = [partial(self._embed_parts, question, parts, wide)] if whole else []
         jobs += [partial(self._embed, t) for t in dict.fromkeys(texts)
-                 if not (parts and t == question) and self._cache.get(t) is None]
-        if self._pool is None or len(jobs) == 0:
+                 if not (whole and t == question) and self._cache.get(t) is None]
+        if self._pool is None or len(jobs) == 0 or wide:
             for job in jobs:
                 job()
             return []
@@ -244,9 +250,10 @@ class Retriever:
                                                           published_before=hi), p.hint_weight))
         return plans
 
-    def rank(self, question: str, mode: Mode = "hybrid",
-             filters: Filters | None = None) -> Ranking:
-        """The full ranking (up to ``depth``), before it is cut to k."""
+    def rank(self, question: str, mode: Mode = "hybrid", filters: Filters | None = None,
+             alone: bool = False) -> Ranking:
+        """The full ranking (up to ``depth``), before it is cut to k. ``alone``: the machine
+        has no other work (``start_embedding``)."""
         filters = filters or Filters()
         p = self.params
         if mode == "dense":
@@ -256,7 +263,7 @@ class Retriever:
         else:
             plans = self.plan(question, filters)
             dense = [s for s in plans if p.clause_dense or not s.spans]
-            embedding = self.start_embedding(question, dense)
+            embedding = self.start_embedding(question, dense, alone)
             lexical = [(self.keyword(s.text, p.depth, s.filters) if p.keyword_weight else [],
                         self.sentences(s.text, p.depth, s.filters) if p.sentence_weight else [])
                        for s in plans]  # meanwhile
@@ -279,8 +286,8 @@ class Retriever:
         return ranked
 
     def search(self, question: str, k: int = 5, mode: Mode = "hybrid",
-               filters: Filters | None = None) -> list[Passage]:
-        return self._passages(question, self.rank(question, mode, filters)[:k])
+               filters: Filters | None = None, alone: bool = False) -> list[Passage]:
+        return self._passages(question, self.rank(question, mode, filters, alone)[:k])
 
     def _passages(self, question: str, ranked: Ranking) -> list[Passage]:
         rows = self.store.chunk_rows([i for i, _ in ranked])

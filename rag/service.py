@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +14,7 @@ from rag.config import Settings
 from rag.documents import Answer, Article, Filters, Passage
 from rag.embedding import Embedder, make_embedder
 from rag.errors import Busy, RejectedInput
+from rag.headroom import Headroom
 from rag.ingest import IngestReport, Progress, ingest
 from rag.retriever import Mode, RetrievalParams, Retriever
 from rag.sources import Limits, article_from_record, parse_paths
@@ -54,6 +55,12 @@ class Service:
         # admission: past the cores, questions answered at once only fight over them (and the
         # GIL); measured in eval/bench_query.py
         self._slots = threading.BoundedSemaphore(settings.slot_count())
+        self._asking = 0  # questions in ask(), waiting for a slot or not
+        self._asking_lock = threading.Lock()
+        self.headroom = Headroom()
+        # requests the process is serving, this question's own included (the HTTP edge
+        # sets it): a question is alone only if it is the one
+        self.company: Callable[[], int] = lambda: 0
         self.embedder = embedder
         self.settings = settings
         self.retriever = Retriever(store, embedder, RetrievalParams(
@@ -61,6 +68,7 @@ class Service:
             sentence_weight=settings.sentence_weight,
             hint_weight=settings.hint_weight, clause_weight=settings.clause_weight,
             clause_dense=settings.clause_dense, clause_pooled=settings.clause_pooled,
+
             source_hints=settings.source_hints,
             date_hints=settings.date_hints, doc_decay=settings.doc_decay,
             max_per_doc=settings.max_per_doc,
@@ -135,8 +143,8 @@ class Service:
         return url
 
     def query(self, question: str, k: int = 5, mode: Mode = "hybrid",
-              filters: Filters | None = None) -> list[Passage]:
-        return self.retriever.search(question, k=k, mode=mode, filters=filters)
+              filters: Filters | None = None, alone: bool = False) -> list[Passage]:
+        return self.retriever.search(question, k=k, mode=mode, filters=filters, alone=alone)
 
     def ask(self, question: str, k: int = 5, mode: Mode = "hybrid",
             filters: Filters | None = None, answer: bool = True,
@@ -147,7 +155,24 @@ class Service:
         (``SLOT_WAIT_SHARE``) of the request's time is gone (``deadline``: the
         ``time.monotonic()`` of its 504; else ``request_timeout`` from now): then it is
         refused with ``Busy`` (503) before any work starts, instead of working for a client
-        that has had its 504."""
+        that has had its 504.
+
+        A question alone here (no other question in ask(), no other request being served),
+        on a machine that other processes leave idle, has every core for its model call
+        (``alone_wide``; rag/headroom.py)."""
+        with self._asking_lock:
+            self._asking += 1
+            alone = self._asking == 1
+        try:
+            alone = (alone and self.settings.alone_wide and self.company() <= 1
+                     and self.headroom.idle())
+            return self._ask(question, k, mode, filters, answer, deadline, alone)
+        finally:
+            with self._asking_lock:
+                self._asking -= 1
+
+    def _ask(self, question: str, k: int, mode: Mode, filters: Filters | None, answer: bool,
+             deadline: float | None, alone: bool) -> Result:
         timeout = self.settings.request_timeout
         wait = timeout * SLOT_WAIT_SHARE or None
         if deadline is not None:
@@ -157,7 +182,7 @@ class Service:
                        f"free within {SLOT_WAIT_SHARE:.0%} of the request's {timeout:g} s "
                        "(RAG_REQUEST_TIMEOUT); try again later")
         try:
-            passages = self.query(question, k=k, mode=mode, filters=filters)
+            passages = self.query(question, k=k, mode=mode, filters=filters, alone=alone)
             if not answer:
                 return Result(question, None, passages)
             return Result(question, self.answer(question, passages, filters), passages)

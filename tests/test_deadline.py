@@ -142,3 +142,30 @@ def test_a_question_with_no_free_slot_gets_503_busy_before_its_504(seed_index, t
         assert r.status_code == 503 and r.json()["error"]["code"] == "busy", r.text
         assert not searched
         assert client.post("/query", json={"question": "ATACMS range"}).status_code == 200
+
+
+def test_the_app_tells_the_service_how_many_requests_it_serves(seed_index, tmp_path,
+                                                              real_embedder):
+    """RAG_ALONE_WIDE through the real app: the request-id middleware counts the requests
+    in flight, and a question gets the wide model call only while it is the one (the
+    machine's load is stated here, so the test does not depend on this machine's)."""
+    index = tmp_path / "index"
+    shutil.copytree(seed_index, index)
+    settings = Settings(index_dir=index, model=real_embedder.name)
+    svc = Service.open(settings, embedder=real_embedder)
+    svc.headroom = type("Idle", (), {"idle": staticmethod(lambda: True)})()
+    seen: list[tuple[int, bool]] = []
+    search = svc.retriever.search
+    svc.retriever.search = lambda q, *a, alone=False, **kw: (
+        seen.append((svc.company(), alone)) or search(q, *a, alone=alone, **kw))
+    app = create_app(settings, service=svc)
+    with TestClient(app) as client:
+        seen.clear()  # the warm-up question, asked before any request
+        assert client.post("/query", json={"question": "ATACMS range"}).status_code == 200
+        app.state.in_flight += 1  # as if another request were being served meanwhile
+        try:
+            assert client.post("/query", json={"question": "ATACMS range?"}).status_code == 200
+        finally:
+            app.state.in_flight -= 1
+        assert app.state.in_flight == 0
+    assert seen == [(1, True), (2, False)]

@@ -136,3 +136,19 @@ def test_parts_of_a_question_are_pooled_from_its_own_model_call(int8):
     tail = [(len(long_q) - 9, len(long_q))]
     np.testing.assert_allclose(onnx.encode_parts(long_q, [tail])[1],
                                onnx.encode(["BBC flood"])[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_a_wide_call_gives_the_same_vectors_bit_for_bit(int8):
+    """encode_parts(wide=True) runs on a session with every core (a question alone in a
+    server); its vectors must not depend on that, or answers would depend on the load."""
+    onnx = OnnxEmbedder("all-MiniLM-L6-v2", threads=1, int8=int8)
+    questions = ["Which company did the TechCrunch article say raised $40 million?",
+                 "Did the BBC and The Verge both report flooding in London in October 2023, "
+                 "and which of them named the river?", "rates"]
+    for q in questions:
+        parts = [[(0, len(q) // 2)], [(len(q) // 2, len(q))]]
+        np.testing.assert_array_equal(onnx.encode_parts(q, parts, wide=True),
+                                      onnx.encode_parts(q, parts))
+    if onnx.wide_cores() > 1:
+        assert onnx._wide_session is not None and onnx._wide_session is not onnx._session

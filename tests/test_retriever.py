@@ -139,3 +139,51 @@ def test_clauses_are_searched_without_the_model_when_asked(tmp_path, hash_embedd
     assert seen[True, True] == [[q, ((cut, len(q)),), ((0, cut),)]]  # all in one call
     # the hash embedder pools a clause as its words embedded alone: the same vectors
     assert found[True, True] == found[True, False]
+
+
+def test_a_question_alone_gets_the_wide_model_call_and_others_do_not(tmp_path, hash_embedder):
+    """RAG_ALONE_WIDE: only a question alone in ask(), on a machine other processes leave
+    idle, gets its model call on every core (even with no clause to pool); beside another
+    question or request, on a busy machine, or turned off, the call is a narrow one (a hash
+    embedder and a stated machine load; the ONNX side is tested equal bit for bit)."""
+    from rag.service import Service
+
+    from conftest import open_service
+    from test_ingest import articles
+
+    built = open_service(tmp_path / "index", hash_embedder, chunk_tokens=60, chunk_overlap=10)
+    built.ingest_articles(articles(3))
+    calls: list[bool] = []
+
+    class Recording:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def encode(self, texts):
+            calls.extend("narrow" for _ in texts)
+            return self.inner.encode(texts)
+
+        def encode_parts(self, text, parts, wide=False):
+            calls.append("wide" if wide else "narrow")
+            return self.inner.encode_parts(text, parts)
+
+    class Load:
+        def __init__(self, others):
+            self.others = others
+
+        def idle(self):
+            return self.others < 0.25
+
+    cases = ((True, 0, 0.0, 1), (True, 1, 0.0, 1), (True, 0, 0.9, 1), (True, 0, 0.0, 2),
+             (False, 0, 0.0, 1))
+    for n, (on, beside, others, requests) in enumerate(cases):
+        svc = Service(built.store, Recording(hash_embedder),
+                      built.settings.model_copy(update={"alone_wide": on}))
+        svc.headroom = Load(others)
+        svc.company = lambda requests=requests: requests  # requests the HTTP edge serves
+        svc._asking += beside  # another question in ask() meanwhile
+        assert svc.ask(f"Story {n} about topic {n}", k=2).passages
+    assert calls == ["wide", "narrow", "narrow", "narrow", "narrow"]

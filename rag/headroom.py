@@ -1,11 +1,11 @@
 """Whether the machine has cores to spare for one question: the CPU that other processes used
 lately, from /proc/stat (Linux; elsewhere there is never headroom).
 
-A question alone in a server runs its model call on every core (``RAG_ALONE_WIDE``): 4.1 ms
-instead of 6.5 ms on one core, measured here. That pays only when the other cores are idle:
-beside a second server process (``rag serve --workers 2``) or an ingest it cost throughput in
-a first version that looked at its own process only (2 workers, 8 clients: 84 and 99 q/s
-against 112 and 110 q/s), since onnxruntime's threads spin while they wait for each other.
+A question alone in a server runs its model call on every core (``RAG_ALONE_WIDE``). That
+pays only when the other cores are idle: a first version that looked at its own process only
+cost throughput beside a second server process (``rag serve --workers 2``, 8 clients: 84 and
+99 q/s against 112 and 110 q/s narrow), since the other calls' threads then fight over the
+same cores.
 """
 
 from __future__ import annotations

@@ -68,7 +68,6 @@ class Service:
             sentence_weight=settings.sentence_weight,
             hint_weight=settings.hint_weight, clause_weight=settings.clause_weight,
             clause_dense=settings.clause_dense, clause_pooled=settings.clause_pooled,
-
             source_hints=settings.source_hints,
             date_hints=settings.date_hints, doc_decay=settings.doc_decay,
             max_per_doc=settings.max_per_doc,

@@ -168,8 +168,10 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
         return self._session
 
     def wide_cores(self) -> int:
-        """Threads a wide call (``encode_parts(wide=True)``) uses: this process's cores."""
-        return len(os.sched_getaffinity(0))
+        """Threads a wide call (``encode_parts(wide=True)``) uses: this process's cores, at
+        most ``WIDE_THREADS`` (a question's few dozen tokens make small matrices; measured
+        on 2 cores only, and a container may see far more cores than its CPU quota)."""
+        return min(len(os.sched_getaffinity(0)), WIDE_THREADS)
 
     def _wide(self):
         """A second session whose calls use every core (built on first use; the same
@@ -246,6 +248,9 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
                               strict=True):
                 out[i] = vec
         return out
+
+
+WIDE_THREADS = 4
 
 
 def _session(path: Path, threads: int):

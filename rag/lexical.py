@@ -255,8 +255,10 @@ class LexicalIndex:
         return scored
 
     def _scores(self, index, question: str, k: int) -> np.ndarray | None:
-        """BM25 scores of every item of ``index`` for ``question``; None if nothing to do."""
-        tokens = self.tokenize(question)
+        """BM25 scores of every item of ``index`` for ``question``, less its terms that are
+        common in the base (``Stats.common``); None if nothing to do."""
+        stats = self.stats[0] if index is self._chunks else self.stats[1]
+        tokens = [t for t in self.tokenize(question) if not stats.common(t)]
         if index is None or not tokens or k <= 0:
             return None
         if isinstance(index, Weighted):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ def _faiss():
 
 IVF_MIN = 500_000  # vectors from which the index is an IVF (converted when it is saved)
 NPROBE = 8
+SELECTORS = 16  # filter selectors kept (a hash set of ~40 bytes an allowed id: <= ~100 MB at 1M)
 
 
 _threads: int | None = None  # set_threads's count, for every thread that searches
@@ -64,6 +66,10 @@ class VectorIndex:
         faiss = _faiss()
         self.dim = dim
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        # the selector of each recent ``allowed`` array (the store hands out one array per
+        # filter): building one hashes every allowed id, ~9 ms a question at a million chunks
+        self._selectors: OrderedDict[int, tuple[np.ndarray, object]] = OrderedDict()
+        self._selectors_lock = threading.Lock()
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -122,7 +128,7 @@ class VectorIndex:
         if allowed is not None:
             if len(allowed) == 0:
                 return np.zeros(0, np.float32), np.zeros(0, np.int64)
-            sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            sel = self._selector(allowed)
         if self.kind == "ivf":
             share = 1.0 if allowed is None else max(len(allowed) / len(self), 1e-9)
             nprobe = min(self._index.nlist, math.ceil(NPROBE / share))
@@ -132,6 +138,19 @@ class VectorIndex:
         scores, ids = self._index.search(q, min(k, len(self)), params=params)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
+
+    def _selector(self, allowed: np.ndarray):
+        with self._selectors_lock:
+            kept = self._selectors.get(id(allowed))
+            if kept is not None and kept[0] is allowed:
+                self._selectors.move_to_end(id(allowed))
+                return kept[1]
+        sel = _faiss().IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        with self._selectors_lock:
+            self._selectors[id(allowed)] = (allowed, sel)
+            while len(self._selectors) > SELECTORS:
+                self._selectors.popitem(last=False)
+        return sel
 
     def save(self, path: Path) -> None:
         """Write atomically: a reader sees the old file or the new one, never half of one."""

@@ -163,3 +163,24 @@ def test_numpy_built_index_scores_exactly_as_bm25s_own_index():
         for q in (["w1"], ["w0", "w2", "w0"], ["w299", "nothing"], vocab[:40]):
             assert np.array_equal(ours.get_scores(q), own.get_scores(q)), (block, q)
     assert build_index(Postings()) is None
+
+
+def test_terms_common_in_a_large_index_are_not_scored(svc, monkeypatch):
+    """A query term in more than COMMON_SHARE of an index's chunks is left out of the scores
+    (near-stopwords of the corpus); an index under COMMON_MIN_DOCS keeps every term."""
+    import rag.bm25 as bm
+
+    lex = svc.store.lexical().base
+    stats = lex.stats[0]
+    committee = svc.store.lexical().base.tokenize("committee")[0]  # in 2 of the 4 articles
+    assert not stats.common(committee)  # 4 articles: far under COMMON_MIN_DOCS
+    with_common = lex.search("committee jury", 10)
+    monkeypatch.setattr(bm, "COMMON_MIN_DOCS", 2)
+    share = stats.df[stats.vocab[committee]] / stats.n
+    monkeypatch.setattr(bm, "COMMON_SHARE", share - 1e-9)
+    assert stats.common(committee) and not stats.common("juri")
+    lex._score_cache.clear()
+    assert lex.search("committee jury", 10) == lex.search("jury", 10) != with_common
+    monkeypatch.setattr(bm, "COMMON_SHARE", share)  # in exactly that share: still scored
+    lex._score_cache.clear()
+    assert lex.search("committee jury", 10) == with_common

@@ -137,3 +137,21 @@ def test_thread_count_holds_in_every_thread_that_searches():
     finally:
         vectors.set_threads(before)
     assert seen["threads"] == wanted
+
+
+def test_a_filter_selector_is_kept_per_allowed_array_and_never_mixed_up():
+    base, q = unit(300, 16, 7), unit(1, 16, 8)[0]
+    ids = np.arange(300, dtype=np.int64)
+    index = VectorIndex(16)
+    index.add(ids, base)
+    odd, even = ids[ids % 2 == 1], ids[ids % 2 == 0]
+    first = index.search(q, 5, odd)
+    kept = index._selectors[id(odd)][1]
+    assert index.search(q, 5, odd)[1].tolist() == first[1].tolist()
+    assert index._selectors[id(odd)][1] is kept  # reused, not rebuilt
+    _, got = index.search(q, 5, even)
+    assert got.tolist() == even[np.argsort(-(base[even] @ q))[:5]].tolist()
+    for n in range(40):  # more arrays than it keeps: the oldest go
+        index.search(q, 1, ids[ids % 40 == n])
+    assert len(index._selectors) <= 16 and id(odd) not in index._selectors
+    assert index.search(q, 5, odd)[1].tolist() == first[1].tolist()

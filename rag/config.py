@@ -102,9 +102,10 @@ class Settings(BaseSettings):
                                 "runtimes) instead of embedding it alone: one model call a "
                                 "question.")
     alone_wide: bool = Field(True, description="A question alone in the process (no other "
-                             "being searched) runs its model call on every core, before its "
-                             "keyword searches; otherwise one core a call (ONNX runtimes, "
-                             "pooled clauses). The same vectors either way.")
+                             "question or request being served), on a machine other "
+                             "processes leave idle, runs its model call on every core (at "
+                             "most 4), before its keyword searches; otherwise one core a call "
+                             "(ONNX runtimes, pooled clauses). The same vectors either way.")
     source_hints: bool = Field(True, description="Use publishers named in the question.")
     date_hints: bool = Field(True, description="Use dates named in the question.")
     doc_decay: float = Field(0.65, ge=0, le=1, description="Spread results over articles: "

@@ -176,7 +176,8 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
     def _wide(self):
         """A second session whose calls use every core (built on first use; the same
         outputs bit for bit, tested). Measured on this 2-core machine, a 60-token dev
-        question took 4.1 ms on it against 6.5 ms on one thread, when nothing else ran."""
+        question took 5.6 ms on it against 6.5 ms on one thread, when nothing else ran (4.1
+        ms if its threads kept spinning after each call, which ``_session`` stops)."""
         with self._load_lock:
             if self._wide_session is None:
                 self._wide_session = _session(self._onnx_file, self.wide_cores())

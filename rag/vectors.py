@@ -31,7 +31,8 @@ def _faiss():
 
 IVF_MIN = 500_000  # vectors from which the index is an IVF (converted when it is saved)
 NPROBE = 8
-SELECTORS = 16  # filter selectors kept (a hash set of ~40 bytes an allowed id: <= ~100 MB at 1M)
+SELECTOR_IDS = 2_000_000  # allowed ids the kept filter selectors may hold in all (~96 MB:
+# a selector's hash set took 47.9 bytes an id, measured)
 
 
 _threads: int | None = None  # set_threads's count, for every thread that searches
@@ -70,6 +71,7 @@ class VectorIndex:
         # filter): building one hashes every allowed id, ~9 ms a question at a million chunks
         self._selectors: OrderedDict[int, tuple[np.ndarray, object]] = OrderedDict()
         self._selectors_lock = threading.Lock()
+        self._selector_ids = 0  # allowed ids the kept selectors hold
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -146,10 +148,14 @@ class VectorIndex:
                 self._selectors.move_to_end(id(allowed))
                 return kept[1]
         sel = _faiss().IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        if len(allowed) > SELECTOR_IDS // 4:  # a broad filter: not worth its memory
+            return sel
         with self._selectors_lock:
-            self._selectors[id(allowed)] = (allowed, sel)
-            while len(self._selectors) > SELECTORS:
-                self._selectors.popitem(last=False)
+            if id(allowed) not in self._selectors:
+                self._selectors[id(allowed)] = (allowed, sel)
+                self._selector_ids += len(allowed)
+            while self._selector_ids > SELECTOR_IDS:
+                self._selector_ids -= len(self._selectors.popitem(last=False)[1][0])
         return sel
 
     def save(self, path: Path) -> None:

@@ -139,7 +139,9 @@ def test_thread_count_holds_in_every_thread_that_searches():
     assert seen["threads"] == wanted
 
 
-def test_a_filter_selector_is_kept_per_allowed_array_and_never_mixed_up():
+def test_a_filter_selector_is_kept_per_allowed_array_and_never_mixed_up(monkeypatch):
+    from rag import vectors
+
     base, q = unit(300, 16, 7), unit(1, 16, 8)[0]
     ids = np.arange(300, dtype=np.int64)
     index = VectorIndex(16)
@@ -151,7 +153,11 @@ def test_a_filter_selector_is_kept_per_allowed_array_and_never_mixed_up():
     assert index._selectors[id(odd)][1] is kept  # reused, not rebuilt
     _, got = index.search(q, 5, even)
     assert got.tolist() == even[np.argsort(-(base[even] @ q))[:5]].tolist()
-    for n in range(40):  # more arrays than it keeps: the oldest go
+    monkeypatch.setattr(vectors, "SELECTOR_IDS", 400)
+    for n in range(40):  # more ids than it keeps: the oldest go
         index.search(q, 1, ids[ids % 40 == n])
-    assert len(index._selectors) <= 16 and id(odd) not in index._selectors
+    assert index._selector_ids == sum(len(a) for a, _ in index._selectors.values()) <= 400
+    assert id(odd) not in index._selectors
     assert index.search(q, 5, odd)[1].tolist() == first[1].tolist()
+    index.search(q, 5, ids)  # over a quarter of the budget: searched, not kept
+    assert id(ids) not in index._selectors

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -24,6 +23,7 @@ from rag.answer import best_sentence, terms
 from rag.documents import Filters, Passage
 from rag.embedding import Embedder
 from rag.hints import around, clause_text, mentioned_dates, mentioned_sources, source_clause_spans
+from rag.lru import LRU
 from rag.store import SearchStore
 
 Mode = Literal["hybrid", "dense", "keyword"]
@@ -99,32 +99,6 @@ def _discounted(score: float, factor: float) -> float:
     return score * factor if score > 0 else score / factor  # either way, lower
 
 
-Key = str | tuple[str, Spans]  # a text, or a question and a clause's spans
-
-
-class QueryCache:
-    """A small LRU of question embeddings: repeated questions skip the model."""
-
-    def __init__(self, size: int = 512):
-        self._size = size
-        self._items: OrderedDict[Key, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Key) -> np.ndarray | None:
-        with self._lock:
-            vec = self._items.get(key)
-            if vec is not None:
-                self._items.move_to_end(key)
-            return vec
-
-    def put(self, key: Key, vec: np.ndarray) -> None:
-        with self._lock:
-            self._items[key] = vec
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
 class Retriever:
     def __init__(self, store: SearchStore, embedder: Embedder,
                  params: RetrievalParams | None = None, cache_size: int = 512,
@@ -132,7 +106,8 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.params = params or RetrievalParams()
-        self._cache = QueryCache(cache_size)
+        # embeddings by text, or by (question, a clause's spans): a repeat skips the model
+        self._cache: LRU[np.ndarray] = LRU(cache_size)
         # a model that runs one thread per call (a server's) embeds a question and its
         # clauses side by side (ONNX; torch serialises its calls), while this thread ranks by
         # keywords; with more threads per call, parallel calls would only fight over the cores
@@ -159,8 +134,7 @@ class Retriever:
 
     def _embed_parts(self, question: str, parts: list[Spans], wide: bool = False) -> None:
         """The question's vector and its clauses' (pooled from its token states): one call."""
-        extra = {"wide": True} if wide else {}
-        vecs = self.embedder.encode_parts(question, parts, **extra)  # type: ignore[attr-defined]
+        vecs = self.embedder.encode_parts(question, parts, wide=wide)  # type: ignore[attr-defined]
         self._cache.put(question, vecs[0])
         for spans, vec in zip(parts, vecs[1:], strict=True):
             self._cache.put((question, spans), vec)

@@ -113,7 +113,7 @@ def test_clauses_are_searched_without_the_model_when_asked(tmp_path, hash_embedd
             self.calls.extend([t] for t in texts)
             return self.inner.encode(texts)
 
-        def encode_parts(self, text, parts):
+        def encode_parts(self, text, parts, wide=False):
             self.calls.append([text, *parts])
             return self.inner.encode_parts(text, parts)
 

@@ -237,18 +237,43 @@ class Weighted:
         return np.asarray(self.matrix[:, ids].sum(axis=1), dtype=np.float32).ravel()
 
 
+def _postings(index, tokens: list[str]):
+    """(documents, weights) of each of ``tokens`` that ``index`` knows, in their order."""
+    m = index.scores
+    data, indices, indptr = m["data"], m["indices"], m["indptr"]
+    vocab = index.vocab_dict
+    for token in tokens:
+        t = vocab.get(token)
+        if t is not None and t < len(indptr) - 1:
+            a, b = int(indptr[t]), int(indptr[t + 1])
+            yield indices[a:b], data[a:b]
+
+
 def accumulate(index, tokens: list[str]) -> np.ndarray:
     """bm25s's ``get_scores``, summed the same way (float32, term by term, so bit for bit
     equal) but with a fancy-index add per term instead of its numpy backend's ``np.add.at``
     (18 ms of a question at a million chunks; its numba backend would need numba)."""
-    m = index.scores
-    data, indices, indptr = m["data"], m["indices"], m["indptr"]
-    scores = np.zeros(int(m["num_docs"]), dtype=np.float32)
-    vocab = index.vocab_dict
-    for token in tokens:
-        t = vocab.get(token)
-        if t is None or t >= len(indptr) - 1:
-            continue
-        a, b = int(indptr[t]), int(indptr[t + 1])
-        scores[indices[a:b]] += data[a:b]  # a term's documents are distinct
+    scores = np.zeros(int(index.scores["num_docs"]), dtype=np.float32)
+    for docs, weights in _postings(index, tokens):
+        scores[docs] += weights  # a term's documents are distinct
+    return scores
+
+
+def accumulate_within(index, tokens: list[str], starts: np.ndarray,
+                      ends: np.ndarray) -> np.ndarray:
+    """``accumulate``'s scores of the documents in the ranges ``starts[i]:ends[i]`` alone (in
+    order, side by side): the same float32 sums in the same order, so bit for bit equal,
+    found from the part of each term's postings (in document order) inside the ranges. For a
+    filter that admits a few articles' sentences of millions: ~1/40 of the postings touched,
+    and no array of every sentence's score."""
+    lengths = ends - starts
+    shift = starts - (np.cumsum(lengths) - lengths)  # a document's place = itself - shift
+    scores = np.zeros(int(lengths.sum()), dtype=np.float32)
+    for docs, weights in _postings(index, tokens):
+        lo, hi = np.searchsorted(docs, starts), np.searchsorted(docs, ends)
+        n = hi - lo
+        total = int(n.sum())
+        if total:
+            at = np.arange(total) + np.repeat(lo - (np.cumsum(n) - n), n)
+            scores[docs[at] - np.repeat(shift, n)] += weights[at]
     return scores

@@ -27,10 +27,23 @@ import numpy as np
 
 from rag import keyword
 from rag.answer import STOPWORDS, WORD
-from rag.bm25 import K1, B, Postings, Stats, Weighted, accumulate, build_index
+from rag.bm25 import (
+    K1,
+    B,
+    Postings,
+    Stats,
+    Weighted,
+    accumulate,
+    accumulate_within,
+    build_index,
+)
 
-MASK_CACHE = 32  # filter masks kept per index
+MASK_CACHE = 32  # filters kept per index
 SCORE_CACHE = 4  # score arrays kept per index (28 MB each for 7M sentences)
+# A filter admitting at most this share of an index's chunks (or sentences) keeps their
+# positions, and its searches look at those alone instead of every positive score (the
+# positions of a sentence filter cost 4 bytes each: at most ~1.7 MB a filter at 7M sentences)
+NARROW = 1 / 16
 FORMAT = 1  # of saved indexes; with the tokenizer's rules and BM25's parameters, in SIGNATURE
 SIGNATURE = hashlib.sha256(repr((FORMAT, K1, B, WORD.pattern, sorted(STOPWORDS),
                                  "porter2")).encode()).hexdigest()[:16]
@@ -209,21 +222,27 @@ class LexicalIndex:
         idx = np.searchsorted(self._sorted_ids, allowed).clip(0, len(self._sorted_ids) - 1)
         return self._order[idx[self._sorted_ids[idx] == allowed]]
 
-    def _masks(self, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Which chunks, and which articles, an ``allowed`` array admits, as boolean masks;
-        kept for the last few arrays (the store hands out one array per filter, and a
-        question's hints search the same filters several times)."""
+    def _filter(self, allowed: np.ndarray) -> _Filter:
+        """What an ``allowed`` array admits; kept for the last few arrays (the store hands out
+        one array per filter, and a question's hints search the same filters several
+        times)."""
         cached = self._mask_cache.get(id(allowed))
-        if cached is not None and cached[0] is allowed:
-            return cached[1], cached[2]
-        positions = self._positions(allowed)
-        chunks = self._flags(len(self.chunk_ids), positions)
-        n_docs = int(self.chunk_doc.max()) + 1 if len(self.chunk_doc) else 1
-        docs = self._flags(n_docs, self.chunk_doc[positions])
+        if cached is not None and cached.allowed is allowed:
+            return cached
+        found = _Filter(self, allowed)
         if len(self._mask_cache) >= MASK_CACHE:
             self._mask_cache.clear()
-        self._mask_cache[id(allowed)] = (allowed, chunks, docs)
-        return chunks, docs
+        self._mask_cache[id(allowed)] = found
+        return found
+
+    def _sentence_starts(self) -> np.ndarray:
+        """Where each article's sentences start (and, last, their count): ``sent_doc`` is in
+        article order."""
+        starts = self.__dict__.get("_sent_starts")
+        if starts is None:
+            n_docs = int(self.chunk_doc.max()) + 1 if len(self.chunk_doc) else 1
+            starts = self._sent_starts = np.searchsorted(self.sent_doc, np.arange(n_docs + 1))
+        return starts
 
     @staticmethod
     def _top(scores: np.ndarray, k: int, hits: np.ndarray | None = None) -> np.ndarray:
@@ -235,30 +254,38 @@ class LexicalIndex:
             hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
         return hits[np.lexsort((hits, -scores[hits]))]
 
-    def _scored(self, index, question: str, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """``_scores`` and the positions of the positive ones, kept for the last few texts: a
-        question is searched again restricted to each publisher and date it names, with the
-        same scores (read only: the filters apply to the positions)."""
-        key = (id(index), question)
+    def _cached(self, index, question: str) -> _Scores | None:
+        """``question``'s scores over ``index`` if they are kept (``_scored``)."""
         with self._score_lock:
-            cached = self._score_cache.get(key)
+            return self._score_cache.get((id(index), question))
+
+    def _scored(self, index, question: str, k: int) -> _Scores | None:
+        """``_scores``, kept for the last few texts: a question is searched again restricted
+        to each publisher and date it names, with the same scores (read only: the filters
+        apply to the positions)."""
+        cached = self._cached(index, question)
         if cached is not None:
             return cached
         scores = self._scores(index, question, k)
         if scores is None:
             return None
-        scored = (scores, np.flatnonzero(scores > 0))
+        scored = _Scores(scores)
         with self._score_lock:
-            self._score_cache[key] = scored
+            self._score_cache[(id(index), question)] = scored
             while len(self._score_cache) > SCORE_CACHE:
                 self._score_cache.popitem(last=False)
         return scored
 
-    def _scores(self, index, question: str, k: int) -> np.ndarray | None:
-        """BM25 scores of every item of ``index`` for ``question``, less its terms that are
-        common in the base (``Stats.common``); None if nothing to do."""
+    def _terms(self, index, question: str) -> list[str]:
+        """The tokens of ``question`` that ``index`` scores: less its terms common in the
+        base (``Stats.common``)."""
         stats = self.stats[0] if index is self._chunks else self.stats[1]
-        tokens = [t for t in self.tokenize(question) if not stats.common(t)]
+        return [t for t in self.tokenize(question) if not stats.common(t)]
+
+    def _scores(self, index, question: str, k: int) -> np.ndarray | None:
+        """BM25 scores of every item of ``index`` for ``question`` (``_terms``); None if
+        nothing to do."""
+        tokens = self._terms(index, question)
         if index is None or not tokens or k <= 0:
             return None
         if isinstance(index, Weighted):
@@ -278,32 +305,56 @@ class LexicalIndex:
         scored = self._scored(self._chunks, question, k)
         if scored is None:
             return []
-        scores, hits = scored  # filters are looked up at the hits only
-        if allowed is not None:
-            hits = hits[self._masks(allowed)[0][hits]]
+        scores = scored.scores  # filters are looked up at the hits only
+        if allowed is None:
+            hits = scored.hits
+        else:
+            found = self._filter(allowed)
+            hits = (scored.among(found.positions) if found.positions is not None
+                    else scored.hits[found.chunks[scored.hits]])
         if dropped is not None:
             hits = hits[dropped.chunks[hits]]
         return [(int(self.chunk_ids[p]), float(scores[p])) for p in self._top(scores, k, hits)]
 
     def sentence_search(self, question: str, k: int, allowed: np.ndarray | None = None,
                         dropped: Dropped | None = None) -> list[tuple[int, float]]:
-        """Chunks ranked by the BM25 score of the best-matching sentence they contain."""
-        scored = self._scored(self._sentences, question, k)
-        if scored is None:
-            return []
-        scores, hits = scored
-        chunk_ok = None
-        if allowed is not None:
-            chunk_ok, doc_ok = self._masks(allowed)
-            hits = hits[doc_ok[self.sent_doc[hits]]]
+        """Chunks ranked by the BM25 score of the best-matching sentence they contain. Within
+        a narrow filter, a text not yet scored over every sentence (a question's clause,
+        searched within its publisher alone) is scored over the filter's sentences only."""
+        found = self._filter(allowed) if allowed is not None else None
+        narrow = found.sentences(self) if found is not None else None
+        scored = (self._cached(self._sentences, question)
+                  if narrow is not None and not isinstance(self._sentences, Weighted)
+                  else self._scored(self._sentences, question, k))
+        if scored is None and narrow is not None:
+            tokens = self._terms(self._sentences, question)
+            if self._sentences is None or not tokens or k <= 0:
+                return []
+            within = accumulate_within(self._sentences, tokens, *found.ranges)
+            local = np.flatnonzero(within > 0)  # places in ``narrow``, ascending as it is
+            if dropped is not None:
+                local = local[dropped.sentences[narrow[local]]]
+            local = self._top(within, 2 * k, local)
+            top, top_scores = narrow[local], within[local]
+        else:
+            if scored is None:
+                return []
+            if found is None:
+                hits = scored.hits
+            else:
+                hits = (scored.among(narrow) if narrow is not None
+                        else scored.hits[found.docs[self.sent_doc[scored.hits]]])
+            if dropped is not None:
+                hits = hits[dropped.sentences[hits]]
+            top = self._top(scored.scores, 2 * k, hits)  # best first
+            top_scores = scored.scores[top]
+        chunk_ok = found.chunks if found is not None else None
         if dropped is not None:
-            hits = hits[dropped.sentences[hits]]
             chunk_ok = dropped.chunks if chunk_ok is None else chunk_ok & dropped.chunks
-        top = self._top(scores, 2 * k, hits)  # best first
         starts, counts = self._owner_ptr[top], self._owner_count[top]
         # every (sentence, owning chunk) pair, in that order, without a Python loop
         pairs = np.arange(counts.sum()) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
-        pos, pair_scores = self._owner_pos[pairs], np.repeat(scores[top], counts)
+        pos, pair_scores = self._owner_pos[pairs], np.repeat(top_scores, counts)
         if chunk_ok is not None:
             keep = chunk_ok[pos]
             pos, pair_scores = pos[keep], pair_scores[keep]
@@ -312,6 +363,63 @@ class LexicalIndex:
         best = pair_scores[first]
         order = np.lexsort((ids, -best))[:k]
         return [(int(i), float(b)) for i, b in zip(ids[order], best[order], strict=True)]
+
+
+class _Scores:
+    """One text's BM25 scores over an index and, found when a search first needs them, the
+    positions of the positive ones (a question's clauses are searched only within a
+    publisher: at 7M sentences, finding every positive score cost ~5 ms a text)."""
+
+    def __init__(self, scores: np.ndarray):
+        self.scores = scores
+        self._hits: np.ndarray | None = None
+
+    @property
+    def hits(self) -> np.ndarray:
+        if self._hits is None:  # two threads may both find them: the same array
+            self._hits = np.flatnonzero(self.scores > 0)
+        return self._hits
+
+    def among(self, positions: np.ndarray) -> np.ndarray:
+        """The ``positions`` (ascending) with a positive score: the hits a narrow filter
+        admits, in the same order, so the same top ``k`` is chosen either way."""
+        return positions[self.scores[positions] > 0]
+
+
+class _Filter:
+    """What one ``allowed`` array admits in a ``LexicalIndex``: masks of its chunks and
+    articles and, for a narrow filter (at most ``NARROW`` of the index), the ascending
+    positions of its chunks and (found when first asked) of its articles' sentences."""
+
+    def __init__(self, index: LexicalIndex, allowed: np.ndarray):
+        self.allowed = allowed
+        positions = index._positions(allowed)
+        self.chunks = index._flags(len(index.chunk_ids), positions)
+        n_docs = int(index.chunk_doc.max()) + 1 if len(index.chunk_doc) else 1
+        self.docs = index._flags(n_docs, index.chunk_doc[positions])
+        self.positions = (np.sort(positions) if len(positions) <= NARROW * len(index.chunk_ids)
+                          else None)
+        self._sentences: np.ndarray | None = None
+        self.ranges: tuple[np.ndarray, np.ndarray] | None = None  # of those sentences
+        self._wide = False
+
+    def sentences(self, index: LexicalIndex) -> np.ndarray | None:
+        """Ascending positions of the admitted articles' sentences; None if they are over
+        ``NARROW`` of the index's."""
+        if self._sentences is None and not self._wide:
+            starts = index._sentence_starts()
+            docs = np.flatnonzero(self.docs)
+            lo, counts = starts[docs], starts[docs + 1] - starts[docs]
+            total = int(counts.sum())
+            if total > NARROW * len(index.sent_doc):
+                self._wide = True
+                return None
+            self.ranges = (lo, lo + counts)
+            dtype = np.int32 if len(index.sent_doc) < 1 << 31 else np.int64
+            self._sentences = (np.arange(total, dtype=dtype)
+                               + np.repeat((lo - (np.cumsum(counts) - counts)).astype(dtype),
+                                           counts))
+        return self._sentences
 
 
 class Dropped:

@@ -124,6 +124,62 @@ def test_sentence_search_equals_the_plain_loop(tmp_path, hash_embedder):
                 assert lex.sentence_search(q, k, allowed) == want, (q, k, allowed)
 
 
+def test_narrow_filters_rank_exactly_as_the_masks_do(tmp_path, hash_embedder, monkeypatch):
+    """A filter admitting at most NARROW of an index keeps its chunks' and sentences'
+    positions; its searches look at those alone, and a text not yet scored over every
+    sentence is scored over the filter's sentences only (``accumulate_within``). Every path
+    gives the rankings of the plain masks over every score, scores bit for bit, whatever the
+    order in which a text's searches come (cold or warm score cache)."""
+    import rag.lexical as lx
+
+    svc = open_service(tmp_path, hash_embedder, chunk_tokens=24, chunk_overlap=12)
+    svc.ingest_articles([article(i, " ".join(BODIES[i:] + BODIES[:i]),
+                                 source=f"Wire {i % 3}") for i in range(9)])
+    store = svc.store
+    lex = store.lexical().base
+    every = np.array(sorted(lex.chunk_ids.tolist()), dtype=np.int64)
+    filters = [store.allowed_chunk_ids(Filters(sources=(f"Wire {i}",))) for i in range(3)]
+    filters += [every[::2], every[:1], np.zeros(0, np.int64)]
+    questions = ("committee budget vote", "range missiles budget", "the jury trial", "zebra")
+
+    def rankings(narrow: float, warm: bool) -> list:
+        monkeypatch.setattr(lx, "NARROW", narrow)
+        lex._mask_cache.clear()
+        lex._score_cache.clear()
+        out = []
+        for q in questions:
+            if warm:
+                lex.search(q, 5), lex.sentence_search(q, 5)
+            for allowed in filters:
+                out.append((lex.search(q, 5, allowed), lex.sentence_search(q, 5, allowed)))
+            lex._score_cache.clear()
+        return out
+
+    masks = rankings(0.0, warm=True)  # no filter is narrow: masks over every score
+    assert any(r[0] or r[1] for r in masks)
+    assert rankings(1.0, warm=True) == masks  # every filter narrow, every text scored first
+    assert rankings(1.0, warm=False) == masks  # every filter narrow, texts scored within
+    assert rankings(1 / 3, warm=False) == masks  # some narrow, some not
+
+
+def test_scores_within_ranges_are_the_full_scores_bit_for_bit():
+    from rag.bm25 import Postings, accumulate, accumulate_within, build_index
+
+    rng = np.random.default_rng(11)
+    vocab = [f"w{i}" for i in range(200)]
+    postings = Postings()
+    for _ in range(3000):
+        postings.add([vocab[j] for j in rng.zipf(1.3, rng.integers(1, 30)) % 200])
+    index = build_index(postings)
+    bounds = np.unique(rng.integers(0, 3001, 60))
+    starts, ends = bounds[0:-1:2], bounds[1::2]  # disjoint ranges, some empty-handed
+    inside = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+    for q in (["w1"], ["w0", "w2", "w0"], ["w199", "nothing"], vocab[:50]):
+        full = accumulate(index, q)
+        assert np.array_equal(accumulate_within(index, q, starts, ends), full[inside]), q
+    assert len(accumulate_within(index, ["w1"], starts[:0], ends[:0])) == 0
+
+
 def test_agrees_with_fts5_on_the_top_result(svc):
     store = svc.store
     for q in ["committee budget vote", "criminal trial jury", "missiles range"]:

@@ -12,7 +12,9 @@ Phases, all against the same server process:
 Latencies are measured by the client (wall clock, request to parsed response). Ratios are
 against phase 1 and 2 of the same run; the machine is shared, so absolute times move. For
 phases 2 and 3 the server's CPU time per query and its share of one core are read from
-/proc: a single process that cannot fill both cores under load is bound by the GIL.
+/proc: a single process that cannot fill both cores under load is bound by the GIL; and so is
+its memory after the warm-up and after phase 3 (RSS, PSS and peak RSS, over all its
+processes).
 """
 
 from __future__ import annotations
@@ -159,14 +161,45 @@ def keyword_backends(svc, questions: list[str]) -> dict[str, float]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) the process and its live child processes (a server's
-    workers) have used so far, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def family(pid: int) -> list[int]:
+    """The process and its live child processes (a server's workers), from /proc (Linux)."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
     kids = children.read_text().split() if children.exists() else []
-    return own + sum(cpu_seconds(int(kid)) for kid in kids if Path(f"/proc/{kid}").exists())
+    return [pid] + [p for kid in kids if Path(f"/proc/{kid}").exists() for p in family(int(kid))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process and its live child processes have used so far."""
+    total = 0.0
+    for p in family(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """The server's memory, summed over its processes: resident now (``rss``), each process's
+    peak resident (``peak``, VmHWM), and the proportional set (``pss``: pages shared between
+    workers, such as the memory-mapped keyword base, split between them, so counted once)."""
+    out = {"rss": 0.0, "peak": 0.0, "pss": 0.0, "processes": 0}
+    for p in family(pid):
+        status = Path(f"/proc/{p}/status").read_text().splitlines()
+        fields = {k: v.split()[0] for k, _, v in (line.partition(":") for line in status)
+                  if v.strip()}
+        out["rss"] += int(fields.get("VmRSS", 0)) / 1024
+        out["peak"] += int(fields.get("VmHWM", 0)) / 1024
+        rollup = Path(f"/proc/{p}/smaps_rollup")
+        if rollup.exists():
+            out["pss"] += sum(int(line.split()[1]) for line in rollup.read_text().splitlines()
+                              if line.startswith("Pss:")) / 1024
+        out["processes"] += 1
+    return out
+
+
+def memory_line(mem: dict[str, float], when: str) -> str:
+    return (f"server memory {when}: RSS {mem['rss']:,.0f} MB, PSS {mem['pss']:,.0f} MB, peak "
+            f"RSS {mem['peak']:,.0f} MB ({mem['processes']} process"
+            f"{'es' if mem['processes'] > 1 else ''})")
 
 
 def cpu_use(pid: int, start: float, seconds: float, queries: int) -> tuple[float, float]:
@@ -221,6 +254,7 @@ def main() -> None:
     results: dict = {}
     try:
         sequential(url, warm)  # the server's caches hold none of the measured questions
+        mem_warm = memory_mb(server.pid)
         print(f"{'phase':<44}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>7}")
         print(line("in-process Service.ask (no HTTP)", inproc), flush=True)
         cpu0, start = cpu_seconds(server.pid), time.perf_counter()
@@ -238,6 +272,7 @@ def main() -> None:
                    f"{qps:.1f} queries/s, {errors} errors; server CPU {cpu_load[0]:.1f} "
                    f"ms/query, {cpu_load[1]:.0%} of a core; clients' CPU {client_ms:.1f} "
                    "ms/query"), flush=True)
+        mem_load = memory_mb(server.pid)
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         ingest = subprocess.Popen(
             [sys.executable, "-m", "rag.cli", "ingest", str(CORPUS), "--index",
@@ -249,6 +284,8 @@ def main() -> None:
         ingest.kill()
         print(line("HTTP, 1 client, while `rag ingest` runs", during, percentile(single, 50),
                    "" if still_running else "(ingest ended before the phase did)"), flush=True)
+        print(memory_line(mem_warm, "after warm-up"))
+        print(memory_line(mem_load, f"after the {args.clients}-client phase"), flush=True)
         results = {
             "keyword_ms": kw,
             "in_process": {"p50": percentile(inproc, 50), "p99": percentile(inproc, 99)},
@@ -261,6 +298,7 @@ def main() -> None:
             "during_ingest": {"p50": percentile(during, 50), "p99": percentile(during, 99),
                               "ratio_to_idle": percentile(during, 50) / percentile(single, 50),
                               "ingest_still_running": still_running},
+            "server_memory_mb": {"after_warm_up": mem_warm, "after_load": mem_load},
         }
     finally:
         server.terminate()
@@ -275,14 +313,17 @@ def main() -> None:
             seconds, lat, errors = concurrent(url, load, args.clients)
             rate = len(lat) / seconds
             cpu_w = cpu_use(server.pid, cpu0, seconds, len(lat))
+            mem_w = memory_mb(server.pid)
             print(line(f"HTTP, {args.clients} clients, {workers} workers", lat,
                        results["concurrent"]["p50"],
                        f"{rate:.1f} queries/s ({rate / qps:.2f}x), {errors} errors; servers' "
                        f"CPU {cpu_w[0]:.1f} ms/query, {cpu_w[1]:.0%} of a core"), flush=True)
+            print(memory_line(mem_w, f"with {workers} workers, after the phase"), flush=True)
             results.setdefault("workers", {})[workers] = {
                 "qps": rate, "ratio": rate / qps, "errors": errors,
                 "p50": percentile(lat, 50), "p99": percentile(lat, 99),
-                "server_cpu_ms_per_query": cpu_w[0], "server_cores": cpu_w[1]}
+                "server_cpu_ms_per_query": cpu_w[0], "server_cores": cpu_w[1],
+                "server_memory_mb": mem_w}
         finally:
             server.terminate()
             server.wait(timeout=30)

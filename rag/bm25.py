@@ -15,7 +15,7 @@ import contextlib
 import ctypes
 import math
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -277,3 +277,27 @@ def accumulate_within(index, tokens: list[str], starts: np.ndarray,
             at = np.arange(total) + np.repeat(lo - (np.cumsum(n) - n), n)
             scores[docs[at] - np.repeat(shift, n)] += weights[at]
     return scores
+
+
+def floor(index, tokens: list[str], scores: np.ndarray, k: int,
+          keep: Callable[[np.ndarray], np.ndarray] | None = None) -> float | None:
+    """A lower bound of the ``k``-th best of ``scores`` (``accumulate(index, tokens)``) among
+    the documents ``keep`` admits (None = all): the k-th best score of ~4k admitted documents
+    of the query's rarest terms. They are real scores of k documents at least, so the k-th
+    best of all admitted is not lower. None when those terms hold fewer than k of them."""
+    picked, total = [], 0
+    for docs, _ in sorted(_postings(index, list(dict.fromkeys(tokens))), key=lambda p: len(p[0])):
+        docs = docs[: 16 * k]  # any of a term's documents will do
+        if keep is not None:
+            docs = docs[keep(docs)]
+        picked.append(docs)
+        total += len(docs)
+        if total >= 4 * k:
+            break
+    if total < k:
+        return None
+    docs = np.unique(np.concatenate(picked))
+    if len(docs) < k:
+        return None
+    best = scores[docs]
+    return float(np.partition(best, len(best) - k)[len(best) - k])

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from rag.bm25 import (
     accumulate,
     accumulate_within,
     build_index,
+    floor,
 )
 
 MASK_CACHE = 32  # filters kept per index
@@ -246,12 +247,19 @@ class LexicalIndex:
 
     @staticmethod
     def _top(scores: np.ndarray, k: int, hits: np.ndarray | None = None) -> np.ndarray:
-        """Positions of the ``k`` best positive scores (among ``hits``, the positions still
-        in play; None = all), best first (ties: lower position)."""
+        """Positions of the ``k`` best positive scores (among ``hits``, the ascending positions
+        still in play; None = all), best first; of equal scores the lower position first,
+        also at the k-th place, so any ascending superset of the best ``k`` gives the same."""
         if hits is None:
             hits = np.flatnonzero(scores > 0)
+        if k <= 0:
+            return hits[:0]
         if len(hits) > k:
-            hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
+            s = scores[hits]
+            kth = np.partition(s, len(s) - k)[len(s) - k]
+            keep = s > kth
+            keep[np.flatnonzero(s == kth)[: k - int(keep.sum())]] = True
+            hits = hits[keep]
         return hits[np.lexsort((hits, -scores[hits]))]
 
     def _cached(self, index, question: str) -> _Scores | None:
@@ -266,10 +274,14 @@ class LexicalIndex:
         cached = self._cached(index, question)
         if cached is not None:
             return cached
-        scores = self._scores(index, question, k)
-        if scores is None:
+        tokens = self._terms(index, question)
+        if index is None or not tokens or k <= 0:
             return None
-        scored = _Scores(scores)
+        if isinstance(index, Weighted):  # a segment's few items: every score is listed
+            scored = _Scores(index.get_scores(tokens))
+        else:
+            scores = accumulate(index, tokens)
+            scored = _Scores(scores, lambda n, keep: floor(index, tokens, scores, n, keep))
         with self._score_lock:
             self._score_cache[(id(index), question)] = scored
             while len(self._score_cache) > SCORE_CACHE:
@@ -285,12 +297,8 @@ class LexicalIndex:
     def _scores(self, index, question: str, k: int) -> np.ndarray | None:
         """BM25 scores of every item of ``index`` for ``question`` (``_terms``); None if
         nothing to do."""
-        tokens = self._terms(index, question)
-        if index is None or not tokens or k <= 0:
-            return None
-        if isinstance(index, Weighted):
-            return index.get_scores(tokens)
-        return accumulate(index, tokens)
+        scored = self._scored(index, question, k)
+        return None if scored is None else scored.scores
 
     @staticmethod
     def _flags(size: int, positions: np.ndarray) -> np.ndarray:
@@ -305,15 +313,15 @@ class LexicalIndex:
         scored = self._scored(self._chunks, question, k)
         if scored is None:
             return []
-        scores = scored.scores  # filters are looked up at the hits only
-        if allowed is None:
-            hits = scored.hits
+        scores = scored.scores
+        found = self._filter(allowed) if allowed is not None else None
+        if found is not None and found.positions is not None:
+            hits = scored.among(found.positions)
+            if dropped is not None:
+                hits = hits[dropped.chunks[hits]]
         else:
-            found = self._filter(allowed)
-            hits = (scored.among(found.positions) if found.positions is not None
-                    else scored.hits[found.chunks[scored.hits]])
-        if dropped is not None:
-            hits = hits[dropped.chunks[hits]]
+            hits = scored.candidates(k, _keeping(found and found.chunks,
+                                                 dropped and dropped.chunks))
         return [(int(self.chunk_ids[p]), float(scores[p])) for p in self._top(scores, k, hits)]
 
     def sentence_search(self, question: str, k: int, allowed: np.ndarray | None = None,
@@ -339,13 +347,15 @@ class LexicalIndex:
         else:
             if scored is None:
                 return []
-            if found is None:
-                hits = scored.hits
+            if narrow is not None:
+                hits = scored.among(narrow)
+                if dropped is not None:
+                    hits = hits[dropped.sentences[hits]]
             else:
-                hits = (scored.among(narrow) if narrow is not None
-                        else scored.hits[found.docs[self.sent_doc[scored.hits]]])
-            if dropped is not None:
-                hits = hits[dropped.sentences[hits]]
+                docs = found and found.docs
+                hits = scored.candidates(2 * k, _keeping(
+                    docs, dropped and dropped.sentences,
+                    (lambda positions: docs[self.sent_doc[positions]]) if found else None))
             top = self._top(scored.scores, 2 * k, hits)  # best first
             top_scores = scored.scores[top]
         chunk_ok = found.chunks if found is not None else None
@@ -366,12 +376,16 @@ class LexicalIndex:
 
 
 class _Scores:
-    """One text's BM25 scores over an index and, found when a search first needs them, the
-    positions of the positive ones (a question's clauses are searched only within a
-    publisher: at 7M sentences, finding every positive score cost ~5 ms a text)."""
+    """One text's BM25 scores over an index. What a search looks at: the positive ones within
+    a narrow filter (``among``), else those that can be among the best ``k`` (``candidates``);
+    the list of every positive one is made only if that is all there is (a question's clauses
+    are searched only within a publisher: at 7M sentences, ~500k positive scores cost 5-8 ms
+    to list, a mispredicted branch per score at that density)."""
 
-    def __init__(self, scores: np.ndarray):
+    def __init__(self, scores: np.ndarray,
+                 bound: Callable[[int, Keep | None], float | None] | None = None):
         self.scores = scores
+        self._bound = bound
         self._hits: np.ndarray | None = None
 
     @property
@@ -380,10 +394,35 @@ class _Scores:
             self._hits = np.flatnonzero(self.scores > 0)
         return self._hits
 
+    def candidates(self, k: int, keep: Keep | None) -> np.ndarray:
+        """Ascending positions ``keep`` admits (None = all) that hold the ``k`` best scores
+        among those it admits, ties included: the scores not below a lower bound of that
+        k-th best (``bm25.floor``) — a few thousand of the hundreds of thousands positive."""
+        bound = self._bound(k, keep) if self._bound is not None else None
+        found = self.hits if bound is None else np.flatnonzero(self.scores >= bound)
+        return found if keep is None else found[keep(found)]
+
     def among(self, positions: np.ndarray) -> np.ndarray:
         """The ``positions`` (ascending) with a positive score: the hits a narrow filter
         admits, in the same order, so the same top ``k`` is chosen either way."""
         return positions[self.scores[positions] > 0]
+
+
+Keep = Callable[[np.ndarray], np.ndarray]  # positions -> which of them a search admits
+
+
+def _keeping(mask: np.ndarray | None, alive: np.ndarray | None,
+             lookup: Keep | None = None) -> Keep | None:
+    """The positions a search admits: by a filter (``lookup`` of the positions, or ``mask``
+    at them) and not dropped (``alive`` at them); None = all."""
+    if mask is None and alive is None:
+        return None
+    first = lookup or (mask.__getitem__ if mask is not None else None)
+    if first is None:
+        return alive.__getitem__
+    if alive is None:
+        return first
+    return lambda positions: first(positions) & alive[positions]
 
 
 class _Filter:

@@ -115,7 +115,9 @@ def test_sentence_search_equals_the_plain_loop(tmp_path, hash_embedder):
                     if allowed is not None:
                         docs = set(lex.chunk_doc[np.isin(lex.chunk_ids, allowed)].tolist())
                         scores = np.where(np.isin(lex.sent_doc, list(docs)), scores, 0.0)
-                    for s in lex._top(scores, 2 * k):
+                    best = sorted(np.flatnonzero(scores > 0).tolist(),
+                                  key=lambda s: (-scores[s], s))[: 2 * k]
+                    for s in best:  # the best 2k sentences, ties: the lower position
                         for pos in owners[s]:
                             cid = int(lex.chunk_ids[pos])
                             if allowed is None or cid in set(allowed.tolist()):
@@ -162,15 +164,22 @@ def test_narrow_filters_rank_exactly_as_the_masks_do(tmp_path, hash_embedder, mo
     assert rankings(1 / 3, warm=False) == masks  # some narrow, some not
 
 
-def test_scores_within_ranges_are_the_full_scores_bit_for_bit():
-    from rag.bm25 import Postings, accumulate, accumulate_within, build_index
+def zipf_index(seed: int, docs: int, words: int, a: float, longest: int):
+    """A bm25s index of ``docs`` random documents over ``words`` Zipf-distributed words."""
+    from rag.bm25 import Postings, build_index
 
-    rng = np.random.default_rng(11)
-    vocab = [f"w{i}" for i in range(200)]
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{i}" for i in range(words)]
     postings = Postings()
-    for _ in range(3000):
-        postings.add([vocab[j] for j in rng.zipf(1.3, rng.integers(1, 30)) % 200])
-    index = build_index(postings)
+    for _ in range(docs):
+        postings.add([vocab[j] for j in rng.zipf(a, rng.integers(1, longest)) % words])
+    return build_index(postings), vocab, rng
+
+
+def test_scores_within_ranges_are_the_full_scores_bit_for_bit():
+    from rag.bm25 import accumulate, accumulate_within
+
+    index, vocab, rng = zipf_index(11, 3000, 200, 1.3, 30)
     bounds = np.unique(rng.integers(0, 3001, 60))
     starts, ends = bounds[0:-1:2], bounds[1::2]  # disjoint ranges, some empty-handed
     inside = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
@@ -178,6 +187,65 @@ def test_scores_within_ranges_are_the_full_scores_bit_for_bit():
         full = accumulate(index, q)
         assert np.array_equal(accumulate_within(index, q, starts, ends), full[inside]), q
     assert len(accumulate_within(index, ["w1"], starts[:0], ends[:0])) == 0
+
+
+def test_a_floor_of_the_kth_best_never_passes_it():
+    """``bm25.floor``: a lower bound of the k-th best score among the admitted documents,
+    from the rarest terms' documents; so the scores not below it hold the best k."""
+    from rag.bm25 import accumulate, floor
+
+    index, vocab, rng = zipf_index(5, 2000, 150, 1.2, 25)
+    found = 0
+    for trial in range(200):
+        q = [vocab[j] for j in rng.integers(0, 150, rng.integers(1, 8))]
+        scores = accumulate(index, q)
+        admitted = rng.random(2000) < rng.choice([1.0, 0.5, 0.05])
+        for k in (1, 5, 40):
+            for keep in (None, admitted.__getitem__):
+                bound = floor(index, q, scores, k, keep)
+                pool = scores[admitted] if keep else scores
+                pool = np.sort(pool[pool > 0])[::-1]
+                if bound is None:
+                    continue
+                found += 1
+                assert len(pool) >= k and bound <= pool[k - 1], (trial, k)
+    assert found > 300  # the bound was found often enough to test
+
+
+def test_searches_return_the_best_k_with_ties_to_the_lower_position(tmp_path, hash_embedder,
+                                                                     monkeypatch):
+    """Unfiltered and wide-filter searches list only the scores not below a floor of the
+    k-th best; their results are the plain sort's (score, then position), with deletions."""
+    import rag.lexical as lx
+    from rag.lexical import Dropped
+
+    monkeypatch.setattr(lx, "NARROW", 0.0)  # no filter is narrow
+    svc = open_service(tmp_path, hash_embedder, chunk_tokens=24, chunk_overlap=12)
+    svc.ingest_articles([article(i, " ".join(BODIES[i:] + BODIES[:i] + BODIES[i % 2:]),
+                                 source=f"Wire {i % 3}") for i in range(12)])
+    lex = svc.store.lexical().base
+    every = np.array(sorted(lex.chunk_ids.tolist()), dtype=np.int64)
+    wire = svc.store.allowed_chunk_ids(Filters(sources=("Wire 1",)))
+    dropped = Dropped(lex, every[::5])
+    used = []
+    real_floor = lx.floor
+    monkeypatch.setattr(lx, "floor", lambda *a: used.append(real_floor(*a)) or used[-1])
+    for q in ("committee budget vote", "range missiles budget jury", "the jury trial"):
+        for allowed in (None, wire):
+            for gone in (None, dropped):
+                for k in (1, 2, 3, 7):
+                    lex._score_cache.clear()
+                    scores = lex._scores(lex._chunks, q, k)
+                    ok = np.ones(len(lex), dtype=bool)
+                    if allowed is not None:
+                        ok &= np.isin(lex.chunk_ids, allowed)
+                    if gone is not None:
+                        ok &= gone.chunks
+                    best = sorted(np.flatnonzero((scores > 0) & ok).tolist(),
+                                  key=lambda p: (-scores[p], p))[:k]
+                    want = [(int(lex.chunk_ids[p]), float(scores[p])) for p in best]
+                    assert lex.search(q, k, allowed, gone) == want, (q, k)
+    assert any(b is not None for b in used)  # the floor did the work in some searches
 
 
 def test_agrees_with_fts5_on_the_top_result(svc):

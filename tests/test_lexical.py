@@ -269,7 +269,7 @@ def test_numpy_built_index_scores_exactly_as_bm25s_own_index():
     bit for bit, including empty documents, repeated terms and blocks that split the corpus."""
     import bm25s
 
-    from rag.bm25 import Postings, build_index
+    from rag.bm25 import Postings, accumulate, build_index
 
     rng = np.random.default_rng(7)
     vocab = [f"w{i}" for i in range(300)]
@@ -286,6 +286,7 @@ def test_numpy_built_index_scores_exactly_as_bm25s_own_index():
             postings.count()
         for q in (["w1"], ["w0", "w2", "w0"], ["w299", "nothing"], vocab[:40]):
             assert np.array_equal(ours.get_scores(q), own.get_scores(q)), (block, q)
+            assert np.array_equal(accumulate(ours, q), own.get_scores(q)), (block, q)
     assert build_index(Postings()) is None
 
 

@@ -320,8 +320,9 @@ class LexicalIndex:
             if dropped is not None:
                 hits = hits[dropped.chunks[hits]]
         else:
-            hits = scored.candidates(k, _keeping(found and found.chunks,
-                                                 dropped and dropped.chunks))
+            hits = scored.candidates(k, _keeping(
+                found.chunks.__getitem__ if found is not None else None,
+                dropped.chunks if dropped is not None else None))
         return [(int(self.chunk_ids[p]), float(scores[p])) for p in self._top(scores, k, hits)]
 
     def sentence_search(self, question: str, k: int, allowed: np.ndarray | None = None,
@@ -352,10 +353,10 @@ class LexicalIndex:
                 if dropped is not None:
                     hits = hits[dropped.sentences[hits]]
             else:
-                docs = found and found.docs
+                docs = found.docs if found is not None else None
                 hits = scored.candidates(2 * k, _keeping(
-                    docs, dropped and dropped.sentences,
-                    (lambda positions: docs[self.sent_doc[positions]]) if found else None))
+                    (lambda positions: docs[self.sent_doc[positions]]) if docs is not None
+                    else None, dropped.sentences if dropped is not None else None))
             top = self._top(scored.scores, 2 * k, hits)  # best first
             top_scores = scored.scores[top]
         chunk_ok = found.chunks if found is not None else None
@@ -411,18 +412,14 @@ class _Scores:
 Keep = Callable[[np.ndarray], np.ndarray]  # positions -> which of them a search admits
 
 
-def _keeping(mask: np.ndarray | None, alive: np.ndarray | None,
-             lookup: Keep | None = None) -> Keep | None:
-    """The positions a search admits: by a filter (``lookup`` of the positions, or ``mask``
-    at them) and not dropped (``alive`` at them); None = all."""
-    if mask is None and alive is None:
-        return None
-    first = lookup or (mask.__getitem__ if mask is not None else None)
-    if first is None:
-        return alive.__getitem__
+def _keeping(admit: Keep | None, alive: np.ndarray | None) -> Keep | None:
+    """The positions a search admits: those its filter ``admit``s (None = all) that are not
+    dropped (``alive`` at them; None = none is); None = all."""
     if alive is None:
-        return first
-    return lambda positions: first(positions) & alive[positions]
+        return admit
+    if admit is None:
+        return alive.__getitem__
+    return lambda positions: admit(positions) & alive[positions]
 
 
 class _Filter:

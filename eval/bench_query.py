@@ -12,9 +12,9 @@ Phases, all against the same server process:
 Latencies are measured by the client (wall clock, request to parsed response). Ratios are
 against phase 1 and 2 of the same run; the machine is shared, so absolute times move. For
 phases 2 and 3 the server's CPU time per query and its share of one core are read from
-/proc: a single process that cannot fill both cores under load is bound by the GIL; and so is
-its memory after the warm-up and after phase 3 (RSS, PSS and peak RSS, over all its
-processes).
+/proc: a single process that cannot fill both cores under load is bound by the GIL. The
+server's memory is read there too, after the warm-up and after phase 3 (RSS, PSS and peak
+RSS over all its processes).
 """
 
 from __future__ import annotations

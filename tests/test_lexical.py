@@ -227,13 +227,13 @@ def test_searches_return_the_best_k_with_ties_to_the_lower_position(tmp_path, ha
     every = np.array(sorted(lex.chunk_ids.tolist()), dtype=np.int64)
     wire = svc.store.allowed_chunk_ids(Filters(sources=("Wire 1",)))
     dropped = Dropped(lex, every[::5])
-    used = []
+    used, tied_at_cut = [], 0
     real_floor = lx.floor
     monkeypatch.setattr(lx, "floor", lambda *a: used.append(real_floor(*a)) or used[-1])
     for q in ("committee budget vote", "range missiles budget jury", "the jury trial"):
         for allowed in (None, wire):
             for gone in (None, dropped):
-                for k in (1, 2, 3, 7):
+                for k in range(1, 13):
                     lex._score_cache.clear()
                     scores = lex._scores(lex._chunks, q, k)
                     ok = np.ones(len(lex), dtype=bool)
@@ -241,11 +241,14 @@ def test_searches_return_the_best_k_with_ties_to_the_lower_position(tmp_path, ha
                         ok &= np.isin(lex.chunk_ids, allowed)
                     if gone is not None:
                         ok &= gone.chunks
-                    best = sorted(np.flatnonzero((scores > 0) & ok).tolist(),
-                                  key=lambda p: (-scores[p], p))[:k]
+                    ranked = sorted(np.flatnonzero((scores > 0) & ok).tolist(),
+                                    key=lambda p: (-scores[p], p))
+                    best = ranked[:k]
+                    tied_at_cut += len(ranked) > k and scores[ranked[k - 1]] == scores[ranked[k]]
                     want = [(int(lex.chunk_ids[p]), float(scores[p])) for p in best]
                     assert lex.search(q, k, allowed, gone) == want, (q, k)
     assert any(b is not None for b in used)  # the floor did the work in some searches
+    assert tied_at_cut  # and equal scores straddled the k-th place in some
 
 
 def test_agrees_with_fts5_on_the_top_result(svc):

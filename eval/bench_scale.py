@@ -562,7 +562,7 @@ def allowed_ids(n: int, rng: np.random.Generator) -> np.ndarray:
 def worker_bm25s(task: dict) -> dict:
     import bm25s
 
-    from rag.bm25 import Postings, accumulate, build_index
+    from rag.bm25 import Postings, Stats, accumulate, build_index
     from rag.lexical import LexicalIndex, Tokenizer
 
     n, gen = task["n"], task["gen"]
@@ -597,7 +597,8 @@ def worker_bm25s(task: dict) -> dict:
     index_mb = sum(sc[k].nbytes for k in ("data", "indices", "indptr")) / 2**20
     # LexicalIndex with only what search() reads (its __init__ reads a store)
     lex = LexicalIndex.__new__(LexicalIndex)
-    lex.tokenize, lex._chunks, lex._mask_cache = tokenize, bm, {}
+    lex.tokenize, lex._chunks, lex._filter_cache = tokenize, bm, {}
+    lex.stats = (Stats.of(bm, n_tokens / n), Stats.of(None, 1.0))  # common terms: chunks
     lex._score_cache, lex._score_lock = OrderedDict(), threading.Lock()
     lex.chunk_ids = np.arange(1, n + 1, dtype=np.int64)
     lex.chunk_doc = np.arange(n, dtype=np.int64)

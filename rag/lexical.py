@@ -39,7 +39,7 @@ from rag.bm25 import (
     floor,
 )
 
-MASK_CACHE = 32  # filters kept per index
+FILTER_CACHE = 32  # filters kept per index
 SCORE_CACHE = 4  # score arrays kept per index (28 MB each for 7M sentences)
 # A filter admitting at most this share of an index's chunks (or sentences) keeps their
 # positions, and its searches look at those alone instead of every positive score (the
@@ -167,7 +167,7 @@ class LexicalIndex:
     def _start(self, tokenize: Tokenizer | None) -> None:
         """The tokenizer and the empty caches of a new or loaded index."""
         self.tokenize = tokenize or Tokenizer()
-        self._mask_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._filter_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._score_cache: OrderedDict = OrderedDict()
         self._score_lock = threading.Lock()
 
@@ -227,13 +227,13 @@ class LexicalIndex:
         """What an ``allowed`` array admits; kept for the last few arrays (the store hands out
         one array per filter, and a question's hints search the same filters several
         times)."""
-        cached = self._mask_cache.get(id(allowed))
+        cached = self._filter_cache.get(id(allowed))
         if cached is not None and cached.allowed is allowed:
             return cached
         found = _Filter(self, allowed)
-        if len(self._mask_cache) >= MASK_CACHE:
-            self._mask_cache.clear()
-        self._mask_cache[id(allowed)] = found
+        if len(self._filter_cache) >= FILTER_CACHE:
+            self._filter_cache.clear()
+        self._filter_cache[id(allowed)] = found
         return found
 
     def _sentence_starts(self) -> np.ndarray:

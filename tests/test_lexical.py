@@ -146,7 +146,7 @@ def test_narrow_filters_rank_exactly_as_the_masks_do(tmp_path, hash_embedder, mo
 
     def rankings(narrow: float, warm: bool) -> list:
         monkeypatch.setattr(lx, "NARROW", narrow)
-        lex._mask_cache.clear()
+        lex._filter_cache.clear()
         lex._score_cache.clear()
         out = []
         for q in questions:

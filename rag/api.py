@@ -32,6 +32,7 @@ from rag.errors import BodyTooLarge, InvalidRequest, RagError
 from rag.llm import llm_from
 from rag.schemas import (
     ERROR_RESPONSES,
+    WHOLE,
     AddResponse,
     DeleteResponse,
     DocumentOut,
@@ -220,8 +221,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return svc.store.document(document_id)
 
     @app.get("/documents", response_model=DocumentPage, tags=["documents"], dependencies=Reader)
-    def documents(svc: ServiceDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    def documents(svc: ServiceDep, limit: Annotated[int, Query(ge=1, le=1000), WHOLE] = 100,
+                  offset: Annotated[int, Query(ge=0, le=2**62), WHOLE] = 0,
                   source: Annotated[list[str] | None, Query(max_length=200)] = None,
                   author: Annotated[list[str] | None, Query(max_length=200)] = None,
                   published_after: IsoDate | None = None,

@@ -108,11 +108,13 @@ def test_malformed_json_and_wrong_content(seed_server):
 
 
 def test_json_schema_integers_and_dates(seed_server):
-    """JSON Schema counts 5.0 as an integer; dates are YYYY-MM-DD text, never seconds."""
+    """JSON Schema counts 5.0 as an integer; dates are YYYY-MM-DD text, never seconds; a
+    query string's integer is its digits ("0.0" is refused, as the schema fuzzer expects)."""
     r = post(seed_server, {"question": QUESTION, "k": 3.0})
     assert r.status_code == 200 and len(r.json()["passages"]) <= 3
     for params in ({"published_after": "1732579200"}, {"published_before": "3.7e-54"},
-                   {"offset": str(2**70)}, {"limit": "0"}):
+                   {"offset": str(2**70)}, {"limit": "0"}, {"offset": "0.0"},
+                   {"limit": "1.0"}, {"limit": " 5"}):
         r = httpx.get(f"{seed_server}/documents", params=params, timeout=30)
         assert r.status_code == 422, (params, r.text)
         assert r.json()["error"]["code"] == "invalid_request"

@@ -241,9 +241,17 @@ class LexicalIndex:
         article order."""
         starts = self.__dict__.get("_sent_starts")
         if starts is None:
-            n_docs = int(self.chunk_doc.max()) + 1 if len(self.chunk_doc) else 1
-            starts = self._sent_starts = np.searchsorted(self.sent_doc, np.arange(n_docs + 1))
+            starts = self._sent_starts = np.searchsorted(self.sent_doc,
+                                                         np.arange(self._doc_count() + 1))
         return starts
+
+    def _doc_count(self) -> int:
+        """Articles in the index (``chunk_doc`` numbers them in order); found once, not for
+        every new filter (a pass over every chunk)."""
+        count = self.__dict__.get("_docs")
+        if count is None:
+            count = self._docs = int(self.chunk_doc[-1]) + 1 if len(self.chunk_doc) else 1
+        return count
 
     @staticmethod
     def _top(scores: np.ndarray, k: int, hits: np.ndarray | None = None) -> np.ndarray:
@@ -431,8 +439,7 @@ class _Filter:
         self.allowed = allowed
         positions = index._positions(allowed)
         self.chunks = index._flags(len(index.chunk_ids), positions)
-        n_docs = int(index.chunk_doc.max()) + 1 if len(index.chunk_doc) else 1
-        self.docs = index._flags(n_docs, index.chunk_doc[positions])
+        self.docs = index._flags(index._doc_count(), index.chunk_doc[positions])
         self.positions = (np.sort(positions) if len(positions) <= NARROW * len(index.chunk_ids)
                           else None)
         self._sentences: np.ndarray | None = None

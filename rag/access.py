@@ -15,7 +15,7 @@ import uuid
 
 from fastapi import Request
 
-from rag.errors import Forbidden, Unauthorized
+from rag.errors import BadRequest, Forbidden, Unauthorized
 
 log = logging.getLogger("rag.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -31,7 +31,11 @@ def key_accepted(given: str, keys: list[str]) -> bool:
 def check_key(request: Request, keys: list[str]) -> None:
     if not keys:
         return
-    header = request.headers.get("authorization", "")
+    given_headers = request.headers.getlist("authorization")
+    if len(given_headers) > 1:  # which one counts would depend on the server: refuse
+        raise BadRequest(f"the request has {len(given_headers)} Authorization headers; send "
+                         "one")
+    header = given_headers[0] if given_headers else ""
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
         raise Unauthorized("this endpoint needs an API key: Authorization: Bearer <key>")

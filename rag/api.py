@@ -37,6 +37,7 @@ from rag.schemas import (
     DeleteResponse,
     DocumentOut,
     DocumentPage,
+    FilterName,
     Health,
     IsoDate,
     QueryRequest,
@@ -44,6 +45,7 @@ from rag.schemas import (
     Stats,
 )
 from rag.service import Service
+from rag.sources import MAX_JSON_DEPTH, json_depth
 from rag.telemetry import Telemetry
 
 log = logging.getLogger("rag.api")
@@ -59,7 +61,8 @@ def _validation_message(exc: RequestValidationError) -> str:
     for err in exc.errors()[:5]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         if loc == "question" and err.get("type") == "string_pattern_mismatch":
-            parts.append("question is empty (only whitespace)")
+            parts.append("question is empty (no visible text: only white space or invisible "
+                         "characters)")
             continue
         parts.append(f"{loc}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
@@ -153,7 +156,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.service = service or Service.open(settings, create=True, serving=True)
+        app.state.service = service or Service.open(settings, serving=True)
         app.state.chat = Chat(app.state.service, llm_from(settings))
         app.state.in_flight = 0
         # a question is alone only if no other request is being served (RequestIds counts)
@@ -168,7 +171,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         gc.freeze()
         yield
         gc.unfreeze()
-        app.state.service.store.close()
+        app.state.service.store.shutdown()
 
     app = FastAPI(title="rag: cited retrieval and question answering", version=__version__,
                   lifespan=lifespan, responses=ERROR_RESPONSES)
@@ -223,8 +226,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @app.get("/documents", response_model=DocumentPage, tags=["documents"], dependencies=Reader)
     def documents(svc: ServiceDep, limit: Annotated[int, Query(ge=1, le=1000), WHOLE] = 100,
                   offset: Annotated[int, Query(ge=0, le=2**62), WHOLE] = 0,
-                  source: Annotated[list[str] | None, Query(max_length=200)] = None,
-                  author: Annotated[list[str] | None, Query(max_length=200)] = None,
+                  source: Annotated[list[FilterName] | None, Query(max_length=100)] = None,
+                  author: Annotated[list[FilterName] | None, Query(max_length=100)] = None,
                   published_after: IsoDate | None = None,
                   published_before: IsoDate | None = None) -> dict:
         if published_after and published_before and published_after > published_before:
@@ -253,7 +256,12 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                 raise BodyTooLarge(f"request body is over the limit of {limit:,} bytes "
                                    "(RAG_MAX_BODY_BYTES)")
         try:
-            payload = json.loads(raw)
+            text = raw.decode("utf-8")
+            depth = json_depth(text)
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidRequest(f"body nests JSON {depth:,} levels deep; the limit is "
+                                     f"{MAX_JSON_DEPTH}")
+            payload = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
         if (isinstance(payload, dict) and isinstance(payload.get("articles"), list)

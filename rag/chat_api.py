@@ -159,8 +159,12 @@ def event_stream(pieces: Iterator[str], turnout: Turnout, head: dict) -> Iterato
     try:
         for piece in pieces:
             yield sse(chunk({"content": piece}, None))
-    except RagError as exc:  # the generation server failed mid-answer: say so, then finish
-        yield sse(chunk({"content": f"\n\n[generation stopped: {exc}]"}, None))
+    except RagError as exc:  # the generation server failed mid-answer: the response has
+        # started (200), so the error travels as OpenAI sends one in a stream: an event with
+        # the error shape (the openai client raises it), then the end of the stream
+        yield sse({"error": {"code": exc.code, "message": str(exc)}})
+        yield sse("[DONE]")
+        return
     yield sse(chunk({}, "stop"))
     yield sse({**head, "object": "chat.completion.chunk", "choices": [],
                "citations": turnout.citations(), "rag": turnout.summary()})

@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 import sys
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,9 +44,12 @@ def _run(fn):
         # Milvus unreachable or refusing (pymilvus re-raises some gRPC errors as they are)
         if type(exc).__module__.startswith(("pymilvus", "grpc")):
             fail(f"Milvus: {getattr(exc, 'message', None) or exc}")
-        if not isinstance(exc, sqlite3.DatabaseError):
+        if not isinstance(exc, sqlite3.Error | OSError):
             raise
-        fail(f"the index cannot be read ({exc}); rebuild it with: rag ingest SOURCES... --rebuild")
+        from rag.storage import storage_error
+
+        mapped = storage_error(exc, Path(os.environ.get("RAG_INDEX_DIR", "index")))
+        fail(str(mapped) if mapped is not None else f"{type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
         fail("interrupted", 130)
 
@@ -70,10 +74,7 @@ def ingest(
     """Add or update articles; unchanged ones cost nothing. Exits 1 if anything was rejected."""
 
     def run() -> int:
-        from tqdm import tqdm
-
         from rag.embedding import make_embedder
-        from rag.service import Service
         from rag.store import IndexParams, Store
 
         if ray_workers is not None and ray_address is None:
@@ -85,9 +86,19 @@ def ingest(
             from rag.milvus_store import MilvusStore
 
             MilvusStore.drop(cfg.milvus_location(), cfg.milvus_token)
-        elif rebuild:
-            Store.rebuild(cfg.index_dir, IndexParams(embedder.name, embedder.dim,
-                                                     cfg.chunk_tokens, cfg.chunk_overlap))
+        with ExitStack() as stack:
+            if rebuild and cfg.backend != "milvus":  # into a new directory, swapped in at the end
+                fresh = stack.enter_context(Store.rebuilding(cfg.index_dir, IndexParams(
+                    embedder.name, embedder.dim, cfg.chunk_tokens, cfg.chunk_overlap)))
+                cfg = cfg.model_copy(update={"index_dir": fresh})
+            report = _ingest(cfg, embedder)
+        return _report(report)
+
+    def _ingest(cfg, embedder):
+        from tqdm import tqdm
+
+        from rag.service import Service
+
         svc = Service.open(cfg, create=True, for_writing=True, embedder=embedder)
         bar = tqdm(desc="embedding", unit="chunk", disable=None, file=sys.stderr, total=0)
 
@@ -98,15 +109,17 @@ def ingest(
 
         try:
             if ray_address is None:
-                report = svc.ingest_paths(paths, prune=prune, progress=progress)
-            else:
-                from rag.distributed import ingest_paths_with_ray
+                return svc.ingest_paths(paths, prune=prune, progress=progress)
+            from rag.distributed import ingest_paths_with_ray
 
-                report = ingest_paths_with_ray(
-                    svc, paths, address=None if ray_address == "local" else ray_address,
-                    prune=prune, progress=progress, workers=ray_workers)
+            return ingest_paths_with_ray(
+                svc, paths, address=None if ray_address == "local" else ray_address,
+                prune=prune, progress=progress, workers=ray_workers)
         finally:
             bar.close()
+            svc.store.shutdown()
+
+    def _report(report) -> int:
         for rejection in report.rejected:
             typer.echo(f"rejected: {rejection}", err=True)
         for note in report.notes:
@@ -142,7 +155,7 @@ def query(
     def run() -> None:
         from dataclasses import asdict
 
-        from rag.documents import Filters
+        from rag.documents import MAX_FILTER_CHARS, Filters
         from rag.retriever import MODES
         from rag.service import Service
 
@@ -150,6 +163,10 @@ def query(
             fail("question is empty")
         if mode not in MODES:
             fail(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+        for flag, names in (("--author", author), ("--source", source)):
+            for name in names or ():
+                if len(name) > MAX_FILTER_CHARS:
+                    fail(f"{flag} is {len(name):,} characters; the limit is {MAX_FILTER_CHARS}")
         filters = Filters(authors=tuple(author or ()), sources=tuple(source or ()),
                           published_after=_date(after, "--after"),
                           published_before=_date(before, "--before"))
@@ -194,6 +211,9 @@ def serve(
     workers: Annotated[int | None, typer.Option(
         min=1, help="Server processes on the port [RAG_WORKERS, default 1]; each holds its "
         "own model and indexes.")] = None,
+    create: Annotated[bool, typer.Option(
+        "--create", help="Create an empty index if there is none (else a missing index is "
+        "an error).")] = False,
 ) -> None:
     """Serve the HTTP API (POST /query, GET /documents/{id}, /health, /stats)."""
 
@@ -207,7 +227,7 @@ def serve(
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
         # open here, so a bad index fails with one clear line instead of inside uvicorn
-        svc = Service.open(cfg, create=True, serving=True)
+        svc = Service.open(cfg, create=create, serving=True)
         if cfg.workers == 1:
             uvicorn.run(create_app(cfg, service=svc), host=cfg.host, port=cfg.port,
                         log_level="info")

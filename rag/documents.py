@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlsplit
+
+# Characters that show nothing: white space, control characters and the invisible format
+# characters (zero-width spaces and joiners, direction marks, the BOM, variation selectors).
+# Written as escapes that read the same in Python, JSON Schema (ECMA) and pydantic (Rust).
+SPACE = (r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+         r"\u3000\ufeff")
+INVISIBLE = (SPACE + r"\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\xad\u034f\u061c\u115f\u1160"
+             r"\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
+             r"\ufe00-\ufe0f\uffa0\ufff0-\ufffb")
+VISIBLE = f"[^{INVISIBLE}]"  # one character that shows
+_VISIBLE = re.compile(VISIBLE)
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether ``text`` has a character that shows (found at once in ordinary text)."""
+    return _VISIBLE.search(text) is not None
 
 
 def document_id_for(url: str) -> str:
@@ -118,6 +135,9 @@ class AnswerSentence:
 class Answer:
     text: str
     sentences: list[AnswerSentence] = field(default_factory=list)
+
+
+MAX_FILTER_CHARS = 200  # one author or source name in a filter (the edges refuse longer)
 
 
 @dataclass(frozen=True)

@@ -70,3 +70,38 @@ class Forbidden(RagError):
 class BodyTooLarge(RagError):
     code = "body_too_large"
     http_status = 413
+
+
+class BadRequest(RagError):
+    """A request the HTTP layer cannot interpret (e.g. two Authorization headers)."""
+
+    code = "bad_request"
+    http_status = 400
+
+
+class IndexBusy(IndexUnavailable):
+    """Another process holds the index in a way this operation cannot share."""
+
+    code = "index_busy"
+    http_status = 503
+
+
+class IndexCorrupt(IndexUnavailable):
+    """SQLite reports the database file as damaged (not a transient failure)."""
+
+    code = "index_corrupt"
+    http_status = 503
+
+
+class StorageError(IndexUnavailable):
+    """The disk failed a read or write (I/O error, read-only file system): nothing was lost."""
+
+    code = "storage_error"
+    http_status = 503
+
+
+class DiskFull(RagError):
+    """No space left for a write: it was not applied, and nothing already stored was lost."""
+
+    code = "insufficient_storage"
+    http_status = 507

@@ -17,7 +17,7 @@ import numpy as np
 from rag.chunking import chunk_text
 from rag.documents import Article, Chunk
 from rag.embedding import Embedder
-from rag.errors import InvalidRequest, RejectedInput
+from rag.errors import DiskFull, InvalidRequest, RejectedInput, StorageError
 from rag.store import DocumentWrite, Store
 
 # The title is prepended to the text that is embedded (never to the stored passage), cut to
@@ -145,7 +145,8 @@ def triage(store: Store, articles: Sequence[Article], report: IngestReport) -> l
 
 def finish(store: Store, articles: Sequence[Article], report: IngestReport,
            prune: bool) -> IngestReport:
-    """``--prune`` (unless an input was rejected), then persist the vectors."""
+    """``--prune`` (unless an input was rejected), then persist the vectors (also when an
+    earlier run committed articles but was stopped before it saved them)."""
     if prune:
         if report.rejected:
             report.notes.append(f"--prune skipped: {len(report.rejected)} input(s) were "
@@ -155,6 +156,20 @@ def finish(store: Store, articles: Sequence[Article], report: IngestReport,
             report.deleted = [u for u in store.urls() if u not in present]
             if report.deleted:
                 report.generation = store.delete(report.deleted)
-    if report.generation:
-        store.save_vectors()
+    if report.generation or store.vectors_stale():
+        saved = save_after_commit(store)
+        if saved is not None:
+            report.notes.append(saved)
     return report
+
+
+def save_after_commit(store) -> str | None:
+    """Save the derived vectors after a committed write. A failure (a full disk) does not undo
+    the write: it is reported, and the vectors are caught up again on the next open or
+    write. Returns the note to report, or None when saved."""
+    try:
+        store.save_vectors()
+    except (DiskFull, StorageError) as exc:
+        return (f"the articles are committed, but the vectors were not saved ({exc}); they "
+                "are brought up to date again on the next open or write")
+    return None

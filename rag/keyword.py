@@ -97,8 +97,11 @@ def filter_sql(filters: Filters) -> tuple[str, list[Any]]:
         for s in filters.sources:
             s = s.strip()
             dom = domain_of(s if "://" in s else f"http://{s}")
-            parts.append("(lower(d.source) = lower(?) OR d.domain = ? OR d.domain LIKE ?)")
-            args.extend([s, dom, f"%.{dom}"])
+            # a subdomain by its suffix, compared exactly (a LIKE pattern would read the
+            # user's "%" and "_" as wildcards, and a long one is "too complex" for SQLite)
+            parts.append("(lower(d.source) = lower(?) OR d.domain = ? OR "
+                         "substr(d.domain, -?) = ?)")
+            args.extend([s, dom, len(dom) + 1, f".{dom}"])
         clauses.append("(" + " OR ".join(parts) + ")")
     if filters.published_after:
         clauses.append("d.published_date >= ?")

@@ -281,6 +281,8 @@ class MilvusStore:
     def close(self) -> None:
         self.client.close()
 
+    shutdown = close
+
     # ------------------------------------------------------------ meta
 
     def _set_meta(self, values: dict[str, str]) -> None:
@@ -448,6 +450,16 @@ class MilvusStore:
 
     def urls(self) -> list[str]:
         return sorted(r["url"] for r in self._scan("documents", ["url"]))
+
+    def vectors_stale(self) -> bool:
+        """Milvus keeps its own indexes: nothing derived to save."""
+        return False
+
+    def delete_document(self, document_id: str) -> str:
+        """Delete one article by id; its URL, or NotFound."""
+        url = self.document(document_id)["url"]
+        self.delete([url])
+        return url
 
     def save_vectors(self) -> None:
         """Milvus persists its own indexes; flush so a Lite file holds every write."""

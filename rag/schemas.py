@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from rag.documents import Filters
+from rag.documents import MAX_FILTER_CHARS, VISIBLE, Filters
 
 
 def _integral(value: Any) -> Any:
@@ -53,20 +53,21 @@ def _whole_text(value: Any) -> Any:
 WHOLE = BeforeValidator(_whole_text)
 
 
-# One definition of "only whitespace" that reads the same in JSON Schema (ECMA regex),
-# pydantic (Rust regex) and Python: the union of their whitespace, written as escapes.
-SPACE = (r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
-         r"\u3000\ufeff")
-NOT_ONLY_SPACE = f"[^{SPACE}]"
+# A question must have a character that shows: the same definition in JSON Schema (ECMA
+# regex), pydantic (Rust regex) and Python.
+NOT_ONLY_SPACE = VISIBLE
+
+
+FilterName = Annotated[StrictStr, Field(max_length=MAX_FILTER_CHARS)]
 
 
 class QueryFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    authors: list[StrictStr] = Field(default_factory=list, max_length=100,
-                                     description="Keep articles with any of these authors.")
-    sources: list[StrictStr] = Field(default_factory=list, max_length=100,
-                                     description="Publisher names or URL domains.")
+    authors: list[FilterName] = Field(default_factory=list, max_length=100,
+                                      description="Keep articles with any of these authors.")
+    sources: list[FilterName] = Field(default_factory=list, max_length=100,
+                                      description="Publisher names or URL domains.")
     published_after: IsoDate | None = Field(None, description="Inclusive, YYYY-MM-DD.")
     published_before: IsoDate | None = Field(None, description="Inclusive, YYYY-MM-DD.")
 
@@ -91,8 +92,8 @@ class QueryRequest(BaseModel):
         "answer": True}]})
 
     question: StrictStr = Field(
-        min_length=1, pattern=NOT_ONLY_SPACE, description="A natural-language question (not "
-        "only whitespace; the length limit is RAG_MAX_QUESTION_CHARS, shown as maxLength).")
+        min_length=1, pattern=NOT_ONLY_SPACE, description="A natural-language question (with "
+        "visible text; the length limit is RAG_MAX_QUESTION_CHARS, shown as maxLength).")
     k: JsonInt = Field(5, ge=1, le=50, description="How many passages to return.")
     mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
     filters: QueryFilters | None = None

@@ -21,10 +21,12 @@ import logging
 import os
 import shutil
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -125,12 +127,19 @@ class LexicalFiles(GenerationFiles):
         target = self.path(generation)
         if target.exists():
             return
-        tmp = self.dir / f".lexical-{generation:010d}.{os.getpid()}.{threading.get_ident()}"
         try:
-            index.save(tmp)
-            os.rename(tmp, target)  # fails if another process saved it first: theirs stays
+            tmp = Path(tempfile.mkdtemp(prefix=f".lexical-{generation:010d}.{os.getpid()}.",
+                                        suffix=".tmp", dir=self.dir))
+            tmp.rmdir()  # LexicalIndex.save makes it
         except OSError as exc:
             log.warning("could not save the keyword index to %s: %s", target, exc)
+            return
+        try:
+            index.save(tmp)
+            os.rename(tmp, target)  # fails if another saved it first: theirs stays
+        except OSError as exc:
+            if not target.exists():
+                log.warning("could not save the keyword index to %s: %s", target, exc)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         for old in self.generations():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from rag.documents import Answer, Article, Filters, Passage
 from rag.embedding import Embedder, make_embedder
 from rag.errors import Busy, RejectedInput
 from rag.headroom import Headroom
-from rag.ingest import IngestReport, Progress, ingest
+from rag.ingest import IngestReport, Progress, ingest, save_after_commit
 from rag.retriever import Mode, RetrievalParams, Retriever
 from rag.sources import Limits, article_from_record, parse_paths
 from rag.store import IndexParams, Store
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from rag.milvus_store import MilvusStore
 
 
+log = logging.getLogger(__name__)
 SLOT_WAIT_SHARE = 0.9  # of RAG_REQUEST_TIMEOUT a question may wait for a query slot
 
 
@@ -94,11 +96,14 @@ class Service:
 
     def ingest_articles(self, articles: Sequence[Article],
                         rejected: Sequence[RejectedInput] = (), *, prune: bool = False,
-                        progress: Progress | None = None) -> IngestReport:
+                        progress: Progress | None = None,
+                        whole: bool = False) -> IngestReport:
+        """``whole``: one transaction for every article (an HTTP batch is all or nothing)."""
+        commit_every = max(1, len(articles)) if whole else self.settings.commit_every
         return ingest(self.store, self.embedder, articles, rejected=rejected,
                       chunk_tokens=self.settings.chunk_tokens,
                       chunk_overlap=self.settings.chunk_overlap, prune=prune,
-                      commit_every=self.settings.commit_every, progress=progress)
+                      commit_every=commit_every, progress=progress)
 
     def ingest_paths(self, paths: Sequence[Path], *, prune: bool = False,
                      progress: Progress | None = None) -> IngestReport:
@@ -126,7 +131,9 @@ class Service:
             articles.append(article)
             results.append({"index": i, "url": article.url,
                             "document_id": article.document_id})
-        report = self.ingest_articles(articles)
+        report = self.ingest_articles(articles, whole=True)
+        for note in report.notes:
+            log.warning("%s", note)
         status = {url: name for name in ("added", "updated", "unchanged")
                   for url in getattr(report, name)}
         for item in results:
@@ -135,10 +142,12 @@ class Service:
         return results
 
     def delete_document(self, document_id: str) -> str:
-        """Delete one article (and its chunks) by id; NotFound if there is none."""
-        url = self.store.document(document_id)["url"]
-        self.store.delete([url])
-        self.store.save_vectors()
+        """Delete one article (and its chunks) by id; NotFound if there is none. Once the
+        deletion is committed it is reported done, even if saving the vectors then fails."""
+        url = self.store.delete_document(document_id)
+        note = save_after_commit(self.store)
+        if note:
+            log.warning("%s", note)
         return url
 
     def query(self, question: str, k: int = 5, mode: Mode = "hybrid",

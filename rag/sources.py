@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rag.documents import Article
+from rag.documents import Article, has_visible_text
 from rag.errors import RejectedInput
 
 SEED_TAGS = ("TITLE", "PUBLISHED_DATE", "URL", "AUTHOR", "SUMMARY", "HIGHLIGHTS", "CONTENT")
@@ -41,6 +41,32 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "highlights": ("highlights",),
     "category": ("category",),
 }
+
+MAX_JSON_DEPTH = 32  # nesting of arrays and objects; an article record needs 3
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_JSON_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in ``text`` (JSON), found without parsing it: the
+    parser recurses once per level, and a hostile file of 100,000 brackets exhausts it."""
+    brackets = _JSON_BRACKETS.sub("", _JSON_STRING.sub("", text))
+    depth = deepest = 0
+    for run in re.finditer(r"[\[{]+|[\]}]+", brackets):
+        if run.group()[0] in "[{":
+            depth += len(run.group())
+            deepest = max(deepest, depth)
+        else:
+            depth -= len(run.group())
+    return deepest
+
+
+def check_json_depth(text: str, origin: str) -> None:
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise RejectedInput(origin, f"JSON nested {depth:,} levels deep; the limit is "
+                                    f"{MAX_JSON_DEPTH}")
+
 
 _TAG = re.compile(r"<(/?)(" + "|".join(SEED_TAGS) + r")>")
 _LOOKS_LIKE_TAG = re.compile(r"</?[A-Z][A-Z_]*>")
@@ -115,6 +141,9 @@ def build_article(fields: dict[str, Any], origin: str, limits: Limits) -> Articl
     body = _text(fields.get("body"), origin, "body", joiner="\n\n")
     if not body:
         raise RejectedInput(origin, "empty body (no article text to index)")
+    if not has_visible_text(body):
+        raise RejectedInput(origin, "body has no visible text (only white space, control or "
+                                    "invisible characters)")
     size = len(body.encode("utf-8"))
     if size > limits.max_article_bytes:
         raise RejectedInput(origin, f"body is {size:,} bytes, over the limit of "
@@ -262,6 +291,8 @@ def parse_bytes(data: bytes, name: str, limits: Limits = Limits()) -> ParseResul
             result.articles.append(parse_front_matter(text, name, limits))
     except RejectedInput as exc:
         result.rejected.append(exc)
+    except RecursionError:  # nesting too deep for a parser (YAML front matter)
+        result.rejected.append(RejectedInput(name, "nested too deeply to parse"))
     return result
 
 
@@ -276,6 +307,7 @@ def _records(records: Iterable[tuple[str, Any]], limits: Limits) -> ParseResult:
 
 
 def _parse_json(text: str, name: str, limits: Limits) -> ParseResult:
+    check_json_depth(text, name)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -297,7 +329,10 @@ def _parse_jsonl(text: str, name: str, limits: Limits) -> ParseResult:
         if not line.strip():
             continue
         try:
+            check_json_depth(line, f"{name}:{lineno}")
             records.append((f"{name}:{lineno}", json.loads(line)))
+        except RejectedInput as exc:
+            result.rejected.append(exc)
         except json.JSONDecodeError as exc:
             result.rejected.append(RejectedInput(f"{name}:{lineno}", f"malformed JSON: {exc.msg}"))
     if not records and not result.rejected:

@@ -16,9 +16,14 @@ A crash at any moment leaves the last committed state, which opens and serves.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
 import sqlite3
+import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,13 +33,26 @@ import numpy as np
 
 from rag import keyword, vectorfiles
 from rag.documents import Article, Chunk, Filters, domain_of
-from rag.errors import IndexMismatch, NotFound
+from rag.errors import IndexCorrupt, IndexMismatch, NotFound, RagError
 from rag.segments import LexicalFiles, LexicalSegments, LexicalView
+from rag.storage import (
+    IndexLock,
+    clear_stale_temps,
+    exchange,
+    fsync_dir,
+    storage_error,
+    write_atomic,
+)
 from rag.tables import FORMAT_VERSION, SCHEMA
 from rag.vectors import IVF_MIN, VectorIndex
 
 DB_NAME = "rag.sqlite3"
-
+log = logging.getLogger(__name__)
+# an error while opening a connection that a read-only, immutable open gets past (the disk is
+# too full for SQLite's shared-memory file, which a reader creates when no one has the index
+# open); used only when the WAL holds nothing, so no committed write is missed
+_READ_ONLY_FALLBACK = ("SQLITE_IOERR_SHMSIZE", "SQLITE_IOERR_SHMOPEN", "SQLITE_IOERR_SHMMAP",
+                       "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_READONLY")
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,7 @@ class Store:
         self._files = vectorfiles.VectorFiles(self.dir)
         self._lexical = LexicalSegments(self._read, self.close, LexicalFiles(self.dir))
         self._allowed: dict[Filters, tuple[int, np.ndarray]] = {}  # at a generation
+        self._lock = IndexLock(self.dir)
 
     # ------------------------------------------------------------ opening
 
@@ -108,7 +127,9 @@ class Store:
     @classmethod
     def open(cls, index_dir: Path, params: IndexParams | None = None, *,
              create: bool = False, check_chunking: bool = False) -> Store:
-        """Open (or create) an index, refusing one built with another model or format."""
+        """Open (or create) an index, refusing one built with another model or format.
+        The process holds the index's lock, shared, until ``shutdown`` (a rebuild needs it
+        alone); temporary files left by processes that are gone are removed."""
         index_dir = Path(index_dir)
         if not cls.exists(index_dir):
             if not create:
@@ -116,17 +137,26 @@ class Store:
                                f"rag ingest SOURCES... --index {index_dir}")
             if params is None:
                 raise ValueError("creating an index needs its parameters")
-            index_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                index_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise storage_error(exc, index_dir) or exc from exc
         store = cls(index_dir)
-        if create or check_chunking:  # writers make sure the schema exists; readers never lock
-            with store._write() as db:
-                store._create_schema(db)
-                if store._meta(db).get("format_version") is None and params is not None:
-                    db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                   [*params.as_meta().items(), ("generation", "0")])
-        store.check(params, check_chunking=check_chunking)
-        if create or check_chunking:
-            store.write_manifest()
+        store._lock.shared()
+        try:
+            clear_stale_temps(index_dir)
+            if create or check_chunking:  # writers make sure the schema exists; readers never lock
+                with store._write() as db:
+                    store._create_schema(db)
+                    if store._meta(db).get("format_version") is None and params is not None:
+                        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                       [*params.as_meta().items(), ("generation", "0")])
+            store.check(params, check_chunking=check_chunking)
+            if create or check_chunking:
+                store.write_manifest()
+        except BaseException:
+            store.shutdown()
+            raise
         return store
 
     @staticmethod
@@ -136,33 +166,89 @@ class Store:
                 db.execute(statement)
 
     @classmethod
-    def rebuild(cls, index_dir: Path, params: IndexParams) -> None:
-        """Empty an index for a fresh build with ``params``, keeping stored embeddings of the
-        same model (so re-chunking re-embeds only texts it has not seen). An unreadable index
-        is removed instead."""
+    @contextmanager
+    def rebuilding(cls, index_dir: Path, params: IndexParams) -> Iterator[Path]:
+        """A new, empty index to build into (``rag ingest --rebuild``), swapped in for
+        ``index_dir`` when the block succeeds; on failure it is removed and the old index is
+        left as it was. The old index is never emptied in place: it stays whole until the new
+        one is complete, and it is refused while another process has it open (the lock names
+        it). Embeddings stored with the same model are copied over, so rebuilding re-embeds
+        only new texts. A damaged old index (SQLite says so) is kept aside, not deleted."""
         index_dir = Path(index_dir)
-        if not cls.exists(index_dir):
-            return
-        store = cls(index_dir)
+        parent = index_dir.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        clear_stale_temps(parent)  # rebuilds a kill interrupted
+        lock = IndexLock(index_dir) if index_dir.is_dir() else None
+        if lock is not None:
+            lock.exclusive()
+        new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.{os.getpid()}.", suffix=".tmp",
+                                    dir=parent))
         try:
-            with store._write() as db:
-                store._create_schema(db)
-                same_model = store._meta(db).get("model") == params.model
-                gen = int(store._meta(db).get("generation", "0")) + 1
-                db.execute("INSERT INTO tombstones SELECT id, ? FROM chunks", (gen,))
-                for table in ("chunks_fts", "sentences_fts", "sentences", "chunks",
-                              "document_authors", "documents",
-                              *(() if same_model else ("embeddings",))):
-                    db.execute(f"DELETE FROM {table}")
-                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                               [*params.as_meta().items(), ("generation", str(gen))])
-        except sqlite3.DatabaseError:
-            store.close()
-            for p in index_dir.glob(f"{DB_NAME}*"):
-                p.unlink()
-        store.close()
-        vectorfiles.VectorFiles(index_dir).remove_all()
-        LexicalFiles(index_dir).remove_all()
+            damaged = cls._start_rebuild(index_dir, new, params)
+            yield new
+            cls._swap_in(new, index_dir, damaged)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @classmethod
+    def _start_rebuild(cls, old_dir: Path, new: Path, params: IndexParams) -> bool:
+        """Create the new index, with the old one's embeddings of the same model; True if the
+        old index is damaged (SQLite reports corruption). Any other failure to read it (a full
+        disk, an I/O error, a lock) is raised: nothing is rebuilt over an index that may be
+        fine."""
+        store = cls.open(new, params, create=True, check_chunking=True)
+        try:
+            if not cls.exists(old_dir):
+                return False
+            try:
+                old = sqlite3.connect(f"file:{old_dir / DB_NAME}?mode=ro", uri=True, timeout=60)
+                try:
+                    meta = dict(old.execute("SELECT key, value FROM meta"))
+                    if meta.get("model") != params.model:
+                        return False
+                    rows = old.execute("SELECT hash, vector FROM embeddings")
+                    while batch := rows.fetchmany(10_000):
+                        with store._write() as db:
+                            db.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?)",
+                                           batch)
+                finally:
+                    old.close()
+            except sqlite3.Error as exc:
+                error = storage_error(exc, old_dir)
+                if isinstance(error, IndexCorrupt):
+                    log.warning("%s", error)
+                    return True
+                raise error or exc from exc
+            return False
+        finally:
+            store.shutdown()
+
+    @staticmethod
+    def _swap_in(new: Path, index_dir: Path, damaged: bool) -> None:
+        """Put the complete index ``new`` where ``index_dir`` is, in one step where the OS
+        can (the old one is then removed, or kept aside if it was damaged)."""
+        if not index_dir.exists():
+            os.rename(new, index_dir)
+            fsync_dir(index_dir.parent)
+            return
+        if exchange(new, index_dir):
+            old = new
+        else:  # two renames: between them the index is briefly absent
+            old = index_dir.with_name(f".{index_dir.name}.{os.getpid()}.old.tmp")
+            os.rename(index_dir, old)
+            os.rename(new, index_dir)
+            fsync_dir(index_dir.parent)
+        if damaged:
+            aside = index_dir.with_name(
+                f"{index_dir.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+            os.rename(old, aside)
+            log.warning("the damaged index was kept at %s", aside)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
 
     def check(self, params: IndexParams | None, check_chunking: bool = False) -> None:
         meta = self.meta()
@@ -191,37 +277,114 @@ class Store:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None,
-                                   check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            try:
+                conn = self._connect()
+            except sqlite3.Error as exc:
+                raise storage_error(exc, self.dir) or exc from exc
             self._local.conn = conn
         return conn
 
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk when the write is acknowledged (NORMAL survives a
+            # process crash but may lose the last commits in a power loss)
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+
+    def _read_only_connection(self, exc: sqlite3.Error) -> sqlite3.Connection | None:
+        """A read-only, immutable connection for one read when a normal one cannot be had
+        because the disk is full (see ``_READ_ONLY_FALLBACK``); None if that would be wrong
+        (the WAL holds commits that an immutable reader would not see)."""
+        if getattr(exc, "sqlite_errorname", "") not in _READ_ONLY_FALLBACK:
+            return None
+        wal = self.db_path.with_name(DB_NAME + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            return None
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro&immutable=1", uri=True,
+                               isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        return conn
+
     class _Txn:
-        def __init__(self, conn: sqlite3.Connection, mode: str):
-            self.conn, self.mode = conn, mode
+        """A transaction on this thread's connection. SQLite's and the OS's errors leave it
+        as the error hierarchy's (``storage_error``); a failed write is rolled back only if
+        SQLite has not already done so (a rollback then would hide the real error)."""
+
+        def __init__(self, store: Store, mode: str):
+            self.store, self.mode = store, mode
+            self.conn: sqlite3.Connection | None = None
+            self.own = False  # a one-off read-only connection, closed at the end
 
         def __enter__(self) -> sqlite3.Connection:
-            self.conn.execute(f"BEGIN {self.mode}")
+            try:
+                self.conn = self.store._conn()
+            except RagError as exc:
+                cause = exc.__cause__
+                fallback = (self.mode == "DEFERRED" and isinstance(cause, sqlite3.Error)
+                            and self.store._read_only_connection(cause))
+                if not fallback:
+                    raise
+                self.conn, self.own = fallback, True
+            try:
+                self.conn.execute(f"BEGIN {self.mode}")
+            except sqlite3.Error as exc:
+                self._done()
+                raise storage_error(exc, self.store.dir) or exc from exc
             return self.conn
 
         def __exit__(self, exc_type, exc, tb) -> None:
-            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            assert self.conn is not None
+            try:
+                if exc_type is None:
+                    try:
+                        self.conn.execute("COMMIT")
+                    except sqlite3.Error as error:
+                        self._rollback()
+                        raise storage_error(error, self.store.dir) or error from error
+                    return
+                self._rollback()
+                if isinstance(exc, sqlite3.Error | OSError):
+                    mapped = storage_error(exc, self.store.dir)
+                    if mapped is not None:
+                        raise mapped from exc
+            finally:
+                self._done()
+
+        def _rollback(self) -> None:
+            assert self.conn is not None
+            if self.conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+
+        def _done(self) -> None:
+            if self.own and self.conn is not None:
+                self.conn.close()
 
     def _write(self) -> _Txn:
-        return self._Txn(self._conn(), "IMMEDIATE")
+        return self._Txn(self, "IMMEDIATE")
 
     def _read(self) -> _Txn:
-        return self._Txn(self._conn(), "DEFERRED")
+        return self._Txn(self, "DEFERRED")
 
     def close(self) -> None:
+        """Close this thread's connection."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+    def shutdown(self) -> None:
+        """Close this thread's connection and let go of the index's lock."""
+        self.close()
+        self._lock.release()
 
     # ------------------------------------------------------------ meta
 
@@ -235,14 +398,24 @@ class Store:
 
     @property
     def generation(self) -> int:
-        row = self._conn().execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        try:
+            conn = self._conn()
+        except RagError:  # no connection of our own (a full disk): a read-only one
+            with self._read() as db:
+                row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        else:  # a single statement is its own read transaction
+            row = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
 
     def write_manifest(self) -> None:
+        """A human-readable copy of the meta table and counts (each writer its own temporary
+        file: threads that shared one name found it renamed away by another)."""
         manifest = {**self.meta(), **self.counts()}
-        tmp = self.dir / ".manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.dir / "manifest.json")
+        data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+        try:
+            write_atomic(self.dir / "manifest.json", data)
+        except OSError as exc:
+            raise storage_error(exc, self.dir) or exc from exc
 
     def counts(self) -> dict[str, int]:
         with self._read() as db:
@@ -316,6 +489,19 @@ class Store:
     def delete(self, urls: Sequence[str]) -> int:
         return self.write([], {}, delete_urls=urls)
 
+    def delete_document(self, document_id: str) -> str:
+        """Delete one article by id in one transaction; its URL, or NotFound if there is none
+        (also when another writer deleted it first: each deletion is answered once)."""
+        with self._write() as db:
+            row = db.execute("SELECT url FROM documents WHERE document_id = ?",
+                             (document_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no document with id {document_id!r}")
+            gen = int(self._meta(db)["generation"]) + 1
+            self._delete(db, gen, "document_id", [document_id])
+            db.execute("UPDATE meta SET value=? WHERE key='generation'", (str(gen),))
+        return row[0]
+
     def urls(self) -> list[str]:
         with self._read() as db:
             return [r[0] for r in db.execute("SELECT url FROM documents ORDER BY url")]
@@ -323,31 +509,63 @@ class Store:
     # ------------------------------------------------------------ vectors
 
     def vectors(self) -> tuple[VectorIndex, int]:
-        """The FAISS index at the store's current generation, caught up or rebuilt as needed."""
-        with self._vec_lock, self._read() as db:
-            gen = int(self._meta(db)["generation"])
-            if self._vectors is not None and self._vectors_gen == gen:
-                return self._vectors, gen
-            index, base = self._vectors, self._vectors_gen
-            if index is None:
-                index, base = self._files.load_latest(int(self._meta(db)["dim"]), gen)
-            vectorfiles.catch_up(db, index, base, gen)
-            self._vectors, self._vectors_gen = index, gen
+        """The FAISS index at the store's current generation, caught up or rebuilt as needed.
+        A saved file older than the store (a write whose save failed, a killed ingest) is
+        saved again once caught up, so later opens need not repeat the work."""
+        with self._vec_lock:
+            with self._read() as db:
+                gen = int(self._meta(db)["generation"])
+                if self._vectors is not None and self._vectors_gen == gen:
+                    return self._vectors, gen
+                index, base = self._vectors, self._vectors_gen
+                loaded = index is None
+                if loaded:
+                    index, base = self._files.load_latest(int(self._meta(db)["dim"]), gen)
+                vectorfiles.catch_up(db, index, base, gen)
+                self._vectors, self._vectors_gen = index, gen
+            if loaded and base < gen:
+                self._save_quietly(index, gen)
             return index, gen
+
+    def _save_quietly(self, index: VectorIndex, gen: int) -> None:
+        """Save a caught-up index (under ``_vec_lock``); a failure is logged, not raised: the
+        store is the truth, and the next open catches up again."""
+        try:
+            self._files.save(index, gen)
+        except (OSError, RagError) as exc:
+            log.warning("the vectors were not saved (%s); they are caught up again on the "
+                        "next open", storage_error(exc, self.dir) if isinstance(exc, OSError)
+                        else exc)
 
     def save_vectors(self, ivf_min: int = IVF_MIN) -> Path:
         """Persist the current FAISS index, tagged with its generation; drop older files.
-        An exact index that has grown to ``ivf_min`` vectors is saved as an IVF index."""
+        An exact index that has grown to ``ivf_min`` vectors is saved as an IVF index. The
+        save holds the vector lock: a concurrent catch-up must not change the index while it
+        is written."""
         index, gen = self.vectors()
-        converted = index.kind == "flat" and len(index) >= ivf_min
-        if converted:
-            with self._vec_lock:
+        with self._vec_lock:
+            converted = index.kind == "flat" and len(index) >= ivf_min
+            if converted:
                 index = index.to_ivf()
                 if self._vectors_gen == gen:
                     self._vectors = index
-        path = self._files.save(index, gen, replace=converted)
+            elif self._vectors_gen != gen:  # caught up further meanwhile: save that
+                index, gen = self._vectors, self._vectors_gen
+            try:
+                path = self._files.save(index, gen, replace=converted)
+            except OSError as exc:
+                raise storage_error(exc, self.dir) or exc from exc
         self.write_manifest()
         return path
+
+    def vectors_stale(self) -> bool:
+        """Whether the newest saved FAISS file is older than the store."""
+        return self.saved_generation() < self.generation
+
+    def saved_generation(self) -> int:
+        """The generation of the newest saved FAISS file (0 if none)."""
+        gens = self._files.generations()
+        return gens[-1] if gens else 0
 
     # ------------------------------------------------------------ reads
 

@@ -159,12 +159,19 @@ class VectorIndex:
         return sel
 
     def save(self, path: Path) -> None:
-        """Write atomically: a reader sees the old file or the new one, never half of one."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        _faiss().write_index(self._index, str(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        """Write atomically: a reader sees the old file or the new one, never half of one.
+        Each save has its own temporary file (threads of one process once shared a name)."""
+        from rag.storage import temp_path
+
+        tmp = temp_path(path.parent, path.name)
+        try:
+            _faiss().write_index(self._index, str(tmp))
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: Path, dim: int) -> VectorIndex:

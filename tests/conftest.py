@@ -70,10 +70,12 @@ def free_port() -> int:
 
 
 def start_server(index_dir: Path, env: dict[str, str] | None = None,
-                 timeout: float = 120) -> tuple[subprocess.Popen, str]:
-    """``rag serve`` in a subprocess; its log goes to a file beside the index."""
-    port = free_port()
-    log = index_dir.parent / f"server-{port}.log"
+                 timeout: float = 120, logs: Path | None = None,
+                 port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """``rag serve`` in a subprocess (on ``port``, else a free one); its log goes to a file in
+    ``logs`` (default: beside the index)."""
+    port = port or free_port()
+    log = (logs or index_dir.parent) / f"server-{port}.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
             [*RAG, "serve", "--index", str(index_dir), "--port", str(port)],
@@ -99,6 +101,19 @@ def stop_server(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=15)
+
+
+@contextmanager
+def fake_llm(log: Path) -> Iterator[str]:
+    """The stand-in generation server (tests/fake_llm.py) for the block; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "fake_llm:app", "--port",
+                             str(port), "--log-level", "warning"], cwd=ROOT / "tests",
+                            env={**os.environ, "FAKE_LLM_LOG": str(log)})
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        stop_server(proc)
 
 
 @contextmanager

@@ -2,7 +2,9 @@
 for tests of RAG_LLM_BASE_URL. It answers from the prompt it is given: the first sentence of
 passage [1], cited [1], plus a claim cited [9] (a passage that does not exist), so tests can
 see that passages reach the model and that invented citation numbers are dropped. Streams
-split the markers across chunks. Every request body is appended to $FAKE_LLM_LOG.
+split the markers across chunks. A conversation holding FAIL-UPSTREAM gets a 500, and one
+holding FAIL-MIDSTREAM a stream that breaks off after two chunks. Every request body is
+appended to $FAKE_LLM_LOG.
 
 Run: uvicorn fake_llm:app --port P   (from tests/)
 """
@@ -56,8 +58,12 @@ async def completions(request: Request):
             {"index": 0, "finish_reason": "stop",
              "message": {"role": "assistant", "content": text}}]}
 
+    midway = any("FAIL-MIDSTREAM" in str(m.get("content")) for m in body["messages"])
+
     def events():
-        for piece in pieces(text):
+        for n, piece in enumerate(pieces(text)):
+            if midway and n == 2:
+                raise RuntimeError("the stand-in drops the connection mid-answer")
             chunk = {**head, "object": "chat.completion.chunk", "choices": [
                 {"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
             yield f"data: {json.dumps(chunk)}\n\n"

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,13 +19,11 @@ import pytest
 from conftest import (
     BACKENDS,
     DEV,
-    ROOT,
     SEED_URL,
-    free_port,
+    fake_llm,
     open_service,
     serving,
     serving_copy,
-    stop_server,
 )
 
 ATACMS = "What range do the ATACMS missiles have?"
@@ -200,17 +195,10 @@ def llm_server(chat_index, tmp_path_factory) -> Iterator[tuple[str, Path]]:
     shutil.copytree(chat_index, index)
     log = work / "fake-llm.jsonl"
     log.touch()
-    port = free_port()
-    fake = subprocess.Popen([sys.executable, "-m", "uvicorn", "fake_llm:app", "--port",
-                             str(port), "--log-level", "warning"], cwd=ROOT / "tests",
-                            env={**os.environ, "FAKE_LLM_LOG": str(log)})
-    try:
-        with serving(index, env={"RAG_LLM_BASE_URL": f"http://127.0.0.1:{port}/v1",
-                                 "RAG_LLM_MODEL": "stand-in",
-                                 "RAG_LLM_API_KEY": "llm-secret"}) as base:
-            yield base, log
-    finally:
-        stop_server(fake)
+    with fake_llm(log) as llm, serving(index, env={"RAG_LLM_BASE_URL": llm,
+                                                   "RAG_LLM_MODEL": "stand-in",
+                                                   "RAG_LLM_API_KEY": "llm-secret"}) as base:
+        yield base, log
 
 
 def test_llm_replies_are_grounded_and_invented_citations_dropped(llm_server):

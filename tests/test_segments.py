@@ -277,6 +277,8 @@ def test_rechunking_the_index_removes_saved_bases(tmp_path, hash_embedder):
     svc.store._lexical.files.save(view.base, view.generation)
     assert list(tmp_path.glob("lexical-*"))
     meta = svc.store.meta()
-    svc.store.close()
-    Store.rebuild(tmp_path, IndexParams(meta["model"], int(meta["dim"]), 32, 8))
+    svc.store.shutdown()
+    with Store.rebuilding(tmp_path, IndexParams(meta["model"], int(meta["dim"]), 32, 8)):
+        pass
     assert not list(tmp_path.glob("lexical-*"))
+    assert Store.open(tmp_path).meta()["chunk_tokens"] == "32"

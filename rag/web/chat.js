@@ -136,6 +136,7 @@ async function ask(question) {
       throw new Error((err.error && err.error.message) || `HTTP ${response.status}`);
     }
     await readEvents(response, (event) => {
+      if (event.error) throw new Error(event.error.message);
       for (const choice of event.choices || []) {
         if (choice.delta && choice.delta.content) {
           text += choice.delta.content;

@@ -3,8 +3,9 @@
     python eval/ablate.py --index /tmp/dev --gold eval/data/multihop-rag-dev/queries.json \
         'base' 'mode=dense' 'mode=keyword' 'max_per_doc=0' 'source_hints=false'
 
-Each variant is a space-separated list of Settings overrides (RAG_* names in lower case) plus
-an optional ``mode=``; the index itself (chunking) is fixed: build one per chunking variant.
+Each variant is a space-separated list of RetrievalParams overrides (rag/retrieval/params.py)
+plus an optional ``mode=``; the index itself (chunking) is fixed: build one per chunking
+variant.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from rag import evaluate as ev
-from rag.config import Settings
+from rag.core.config import Settings
+from rag.evaluation import evaluate as ev
+from rag.retrieval.params import RetrievalParams
 from rag.service import Service
 
 COLS = ["hits@4", "hits@10", "mrr@10", "map@10", "url_recall@10", "all_evidence@10", "answered"]
@@ -36,7 +38,8 @@ def main() -> None:
     for variant in args.variants:
         overrides = dict(kv.split("=", 1) for kv in variant.split() if "=" in kv)
         mode = overrides.pop("mode", "hybrid")
-        svc = Service(base.store, base.embedder, Settings(index_dir=args.index, **overrides))
+        params = RetrievalParams(**{k: _value(RetrievalParams, k, v) for k, v in overrides.items()})
+        svc = Service(base.index, base.embedder, base.settings, params)
         report = ev.run(lambda q, n, s=svc, m=mode: s.ask(q, k=n, mode=m), gold)
         o = report["overall"]
         print(f"{variant:<40}" + "".join(f"{o[c]:>17.4f}" for c in COLS)
@@ -48,6 +51,14 @@ def main() -> None:
                                      "overall": o, "null": report["null"],
                                      "answers": report["answers"],
                                      "by_type": report["by_type"]}) + "\n")
+
+
+def _value(cls, name: str, text: str):
+    """A field's value from text, by the type of its default."""
+    default = cls.__dataclass_fields__[name].default
+    if isinstance(default, bool):
+        return text.lower() in ("1", "true", "yes", "on")
+    return type(default)(text)
 
 
 if __name__ == "__main__":

@@ -79,8 +79,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-    from rag.config import Settings
-    from rag.distributed import ingest_paths_with_ray, ray_session
+    from rag.core.config import Settings
+    from rag.ingest.ray import ingest_paths_with_ray, ray_session
     from rag.service import Service
 
     records = json.loads(CORPUS.read_text())[: args.articles]
@@ -128,7 +128,7 @@ def main() -> None:
                   f"{clock.split(seconds)}", flush=True)
             results[f"ray_{workers}"] = {"seconds": seconds, "tokens_per_s": tps,
                                          "ratio": tps / base_tps}
-            svc.store.close()
+            svc.index.close()
         start = time.perf_counter()
     results["ray_shutdown_s"] = time.perf_counter() - start
     print(f"Ray shutdown: {results['ray_shutdown_s']:.1f}s; load average "

@@ -57,9 +57,9 @@ def timed_ingest(settings, path: Path) -> tuple[float, dict]:
     svc.embedder.encode(["warm-up"])  # model load / ONNX export are not ingest work
     start = time.perf_counter()
     report = svc.ingest_paths([path])
-    svc.store.save_vectors()
+    svc.index.save_vectors()
     elapsed = time.perf_counter() - start
-    svc.store.close()
+    svc.index.close()
     return elapsed, report.summary()
 
 
@@ -71,8 +71,8 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from rag.config import Settings
-    from rag.embedding import resolve_model_path
+    from rag.core.config import Settings
+    from rag.embedding.models import resolve_model_path
 
     records = json.loads(CORPUS.read_text())[: args.articles]
     bodies = [r["body"] for r in records]

@@ -40,7 +40,7 @@ CORPUS = HERE / "data" / "multihop-rag-dev" / "corpus.json"
 
 
 def percentile(values: list[float], q: float) -> float:
-    from rag.metrics import percentile as nearest_rank
+    from rag.evaluation.metrics import percentile as nearest_rank
 
     return nearest_rank(values, q)
 
@@ -145,13 +145,13 @@ def concurrent(url: str, questions: list[str], clients: int) -> tuple[float, lis
 
 def keyword_backends(svc, questions: list[str]) -> dict[str, float]:
     """Mean ms per question of chunk + sentence BM25 (unfiltered), FTS5 against bm25s."""
-    from rag.documents import Filters
+    from rag.core.documents import Filters
 
-    lex = svc.store.lexical()  # built before timing, as a server has it
+    lex = svc.index.lexical()  # built before timing, as a server has it
     out = {}
     for name, chunk, sentence in (
-            ("fts5", lambda q: svc.store.keyword_search(q, 100, Filters()),
-             lambda q: svc.store.sentence_search(q, 100, Filters())),
+            ("fts5", lambda q: svc.index.keyword_search(q, 100, Filters()),
+             lambda q: svc.index.sentence_search(q, 100, Filters())),
             ("bm25s", lambda q: lex.search(q, 100), lambda q: lex.sentence_search(q, 100))):
         start = time.perf_counter()
         for q in questions:
@@ -231,7 +231,7 @@ def main() -> None:
     warm, idle, load, busy = gold[:20], gold[20:20 + n], gold[20 + n:20 + 3 * n], \
         gold[20 + 3 * n:20 + 4 * n]
 
-    from rag.config import Settings
+    from rag.core.config import Settings
     from rag.service import Service
 
     svc = Service.open(Settings(index_dir=args.index), serving=True)
@@ -243,7 +243,7 @@ def main() -> None:
         svc.ask(q, k=10)
         inproc.append((time.perf_counter() - start) * 1000)
     kw = keyword_backends(svc, idle)
-    svc.store.close()
+    svc.index.close()
     print(f"keyword search (chunks + sentences, top 100) per question: FTS5 {kw['fts5']:.2f} ms, "
           f"bm25s {kw['bm25s']:.2f} ms ({kw['fts5'] / kw['bm25s']:.1f}x)")
 

@@ -562,8 +562,8 @@ def allowed_ids(n: int, rng: np.random.Generator) -> np.ndarray:
 def worker_bm25s(task: dict) -> dict:
     import bm25s
 
-    from rag.bm25 import Postings, Stats, accumulate, build_index
-    from rag.lexical import LexicalIndex, Tokenizer
+    from rag.index.embedded.bm25.index import LexicalIndex, Tokenizer
+    from rag.index.embedded.bm25.scoring import Postings, Stats, accumulate, build_index
 
     n, gen = task["n"], task["gen"]
     vocab = np.array(load_vocab(Path(gen["basis"]) if gen["basis"] else None, VOCAB), dtype=object)

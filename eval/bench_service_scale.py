@@ -111,7 +111,7 @@ class Articles:
                         for i in range(AUTHORS)]
 
     def make(self, i: int):
-        from rag.documents import Article, Chunk
+        from rag.core.documents import Article, Chunk
 
         a = self.args
         rng = _rng(a.seed, STREAM_ARTICLES, i)
@@ -159,9 +159,9 @@ def rss_parts_mb() -> dict[str, float]:
 
 def index_params(settings):
     from rag.embedding import make_embedder
-    from rag.store import IndexParams
+    from rag.index.base import IndexParams
 
-    name = make_embedder(settings.model, backend=settings.runtime).name
+    name = make_embedder(settings.model, runtime=settings.runtime).name
     return IndexParams(model=name, dim=384, chunk_tokens=settings.chunk_tokens,
                        chunk_overlap=settings.chunk_overlap)
 
@@ -171,9 +171,10 @@ def dir_mb(path: Path) -> float:
 
 
 def worker_build(args: argparse.Namespace) -> dict:
-    from rag.config import Settings
-    from rag.store import DocumentWrite, Store
-    from rag.vectors import set_threads
+    from rag.core.config import Settings
+    from rag.index.base import DocumentWrite
+    from rag.index.embedded.store import Store
+    from rag.index.embedded.vectors import set_threads
 
     set_threads(1)
     settings = Settings(index_dir=args.workdir)
@@ -241,21 +242,21 @@ def make_questions(args: argparse.Namespace, sources: list[str]) -> list[str]:
 
 
 def worker_serve(args: argparse.Namespace) -> dict:
-    from rag.config import Settings
-    from rag.documents import Article, Chunk  # noqa: F401 - imported before timing
+    from rag.core.config import Settings
+    from rag.core.documents import Article, Chunk  # noqa: F401 - imported before timing
+    from rag.index.base import DocumentWrite
     from rag.service import Service
-    from rag.store import DocumentWrite
 
     settings = Settings(index_dir=args.workdir)
     rss_before = current_rss_mb()
     t0 = time.perf_counter()
     service = Service.open(settings, serving=True)
     t_open = time.perf_counter() - t0
-    files = service.store._lexical.files
+    files = service.index._lexical.files
     saved_before = files.generations()
     service.ask("warm up", k=1)
     t_ready = time.perf_counter() - t0
-    view = service.store.lexical()
+    view = service.index.lexical()
     t_saved = time.perf_counter()
     while view.base_generation not in files.generations() and time.perf_counter() - t_saved < 900:
         time.sleep(0.2)  # a built base is saved in the back: not while questions are timed
@@ -263,7 +264,7 @@ def worker_serve(args: argparse.Namespace) -> dict:
     gc.collect()
     gc.freeze()
     rss_ready, parts_ready = current_rss_mb(), rss_parts_mb()
-    questions = make_questions(args, service.store.sources())
+    questions = make_questions(args, service.index.sources())
     questions, fresh = questions[:-2], questions[-2:]  # two new ones for after the write
     times = []
     for q in questions:
@@ -277,7 +278,7 @@ def worker_serve(args: argparse.Namespace) -> dict:
         repeat.append((time.perf_counter() - t) * 1000)
     real = []  # MultiHop-RAG's own questions: ~27 keyword terms, publishers and dates named
     if args.real:
-        from rag.evaluate import load_gold
+        from rag.evaluation.evaluate import load_gold
 
         for g in load_gold(args.real)[: args.questions]:
             t = time.perf_counter()
@@ -290,11 +291,11 @@ def worker_serve(args: argparse.Namespace) -> dict:
                         {"mix": args.mix, "alpha": args.alpha, "noise": args.noise})
     hashes = [f"syn-new-{c.ordinal}" for c in chunks]
     t = time.perf_counter()
-    service.store.write([DocumentWrite(article, chunks, hashes)], dict(zip(hashes, vecs,
+    service.index.write([DocumentWrite(article, chunks, hashes)], dict(zip(hashes, vecs,
                                                                            strict=True)))
     t_write = time.perf_counter() - t
     t = time.perf_counter()
-    service.store.save_vectors()
+    service.index.save_vectors()
     t_save = time.perf_counter() - t
     after = []
     for q in fresh:
@@ -309,9 +310,9 @@ def worker_serve(args: argparse.Namespace) -> dict:
         vecs = make_vectors(basis, len(chunks), _rng(args.seed, STREAM_VECTORS, 10**6 + i),
                             {"mix": args.mix, "alpha": args.alpha, "noise": args.noise})
         hashes = [f"syn-new-{i}-{c.ordinal}" for c in chunks]
-        service.store.write([DocumentWrite(article, chunks, hashes)],
+        service.index.write([DocumentWrite(article, chunks, hashes)],
                             dict(zip(hashes, vecs, strict=True)))
-        service.store.save_vectors()
+        service.index.save_vectors()
         t = time.perf_counter()
         service.ask(questions[i], k=10)
         repeated_after.append((time.perf_counter() - t) * 1000)
@@ -412,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(fn(args)))
         return 0
     raw = sys.argv[1:] if argv is None else argv
-    from rag.store import Store
+    from rag.index.embedded.store import Store
 
     result: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
     if args.keep and Store.exists(args.workdir) and (args.workdir / "build.json").exists():

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.config import Settings
-from rag.documents import Filters
-from rag.evaluate import load_gold
-from rag.metrics import all_evidence, paper_scores, squash, url_recall
-from rag.retriever import diversify
+from rag.core.config import Settings
+from rag.core.documents import Filters
+from rag.evaluation.evaluate import load_gold
+from rag.evaluation.metrics import all_evidence, paper_scores, squash, url_recall
+from rag.retrieval.retriever import diversify
 from rag.service import Service
 
 KINDS = {"dense": 0, "keyword": 1, "sentences": 2}
@@ -46,12 +46,12 @@ def candidates(svc: Service, question: str, facts: list[str], texts: dict[int, s
     for n, s in enumerate(plans):
         group = 0 if n == 0 else (2 if s.spans else 1)
         for kind, col in KINDS.items():
-            ranking = (r.store.dense_search(r.vector(question, s), p.depth, s.filters)
+            ranking = (r.index.dense_search(r.vector(question, s), p.depth, s.filters)
                        if kind == "dense" else getattr(r, kind)(s.text, p.depth, s.filters))
             lists.append((group, col, n == 0, s.weight, ranking))
     ids = sorted({c for *_, ranking in lists for c, _ in ranking})
     missing = [c for c in ids if c not in texts]
-    for c, row in svc.store.chunk_rows(missing).items():
+    for c, row in svc.index.chunk_rows(missing).items():
         texts[c], where[c] = row["text"], (row["document_id"], row["url"])
     ids = [c for c in ids if c in texts]
     pos = {c: i for i, c in enumerate(ids)}

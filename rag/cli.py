@@ -1,31 +1,52 @@
-"""Command-line edge: `rag ingest | query | serve | stats`. Heavy imports happen inside commands."""
+"""Command-line edge: `rag ingest | query | serve | eval | mcp | stats | migrate`.
+
+Each command parses its flags, builds the Settings, calls the service and formats the result;
+heavy imports happen inside commands, so `rag --help` is instant. A domain error is one line
+on stderr and exit 2; an ingest with rejected inputs exits 1.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import sqlite3
 import sys
-from contextlib import ExitStack
+from collections.abc import Callable
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from rag.errors import RagError
+from rag.core.errors import RagError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Cited retrieval and question answering over news articles.")
+T = TypeVar("T")
 
-IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory [RAG_INDEX_DIR, "
-                                               "default ./index].")]
+
+class ModeChoice(StrEnum):
+    hybrid = "hybrid"
+    dense = "dense"
+    keyword = "keyword"
+
+
+IndexOpt = Annotated[Path | None, typer.Option(
+    "--index", metavar="DIR", show_default=False,
+    help="Index directory (RAG_INDEX_DIR; default: ./index).")]
+ModeOpt = Annotated[ModeChoice, typer.Option(
+    case_sensitive=False, help="Ranking: hybrid (dense + BM25, fused), dense or keyword.")]
 
 
 def settings(**overrides: Any):
-    from rag.config import Settings
+    """Flags, then RAG_* variables, then defaults; a RAG_* variable that names no setting is
+    warned about (a misspelt one would otherwise be ignored)."""
+    from rag.core.config import Settings, unknown_variables
 
+    for name in unknown_variables():
+        typer.echo(f"warning: {name} is not a setting (see docs/configuration.md)", err=True)
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -34,92 +55,77 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _run(fn):
+def _run(fn: Callable[[], T]) -> T | None:
     """Turn domain errors into a one-line message and a non-zero exit."""
     try:
         return fn()
     except RagError as exc:
         fail(str(exc))
-    except Exception as exc:
-        # Milvus unreachable or refusing (pymilvus re-raises some gRPC errors as they are)
-        if type(exc).__module__.startswith(("pymilvus", "grpc")):
-            fail(f"Milvus: {getattr(exc, 'message', None) or exc}")
-        if not isinstance(exc, sqlite3.Error | OSError):
-            raise
-        from rag.storage import storage_error
-
-        mapped = storage_error(exc, Path(os.environ.get("RAG_INDEX_DIR", "index")))
-        fail(str(mapped) if mapped is not None else f"{type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    return None
+
+
+def _quiet_libraries() -> None:
+    """Library start-up chatter off stderr (faiss's loader reports the CPU builds it tries as
+    ModuleNotFoundError lines at INFO); their warnings and errors still show."""
+    for name in ("faiss", "faiss.loader"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories of articles.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", show_default=False,
+                                                help="Files or directories of articles.")],
     index: IndexOpt = None,
-    prune: Annotated[bool, typer.Option(help="Delete indexed articles not found in PATHS.")]
-    = False,
-    rebuild: Annotated[bool, typer.Option(help="Start a new index (other model or chunking).")]
-    = False,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Delete indexed articles not found in PATH... (skipped if any input "
+        "is rejected).")] = False,
+    rebuild: Annotated[bool, typer.Option(
+        "--rebuild", help="Build a new index from PATH... (another model or chunking) and "
+        "swap it in when complete; the old one serves until then.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ray_address: Annotated[str | None, typer.Option(
         "--ray", metavar="ADDRESS", help="Chunk and embed on Ray (writes stay here): `local` "
         "starts Ray on this machine for the run; `auto` or ray://HOST:10001 uses that "
-        "cluster, whose nodes need this project installed.")] = None,
+        "cluster, whose nodes need this project installed. Needs the `ray` extra.")] = None,
     ray_workers: Annotated[int | None, typer.Option(
-        min=1, help="With --ray: embedding workers (default: one per CPU of the cluster).")]
-    = None,
+        min=1, metavar="N", help="With --ray: embedding workers (default: one per CPU of the "
+        "cluster).")] = None,
 ) -> None:
     """Add or update articles; unchanged ones cost nothing. Exits 1 if anything was rejected."""
 
     def run() -> int:
+        from contextlib import ExitStack
+
+        from tqdm import tqdm
+
         from rag.embedding import make_embedder
-        from rag.store import IndexParams, Store
+        from rag.service import Service
 
         if ray_workers is not None and ray_address is None:
             fail("--ray-workers needs --ray")
+        missing = [p for p in paths if not p.exists()]
+        if missing and len(missing) == len(paths):  # nothing to read: create nothing either
+            fail("no such file or directory: " + ", ".join(map(str, missing)))
         cfg = settings(index_dir=index)
-        embedder = make_embedder(cfg.model, device=cfg.device, threads=cfg.thread_count(),
-                                 batch_size=cfg.batch_size, backend=cfg.runtime)
-        if rebuild and cfg.backend == "milvus":
-            from rag.milvus_store import MilvusStore
-
-            MilvusStore.drop(cfg.milvus_location(), cfg.milvus_token)
-        with ExitStack() as stack:
-            if rebuild and cfg.backend != "milvus":  # into a new directory, swapped in at the end
-                fresh = stack.enter_context(Store.rebuilding(cfg.index_dir, IndexParams(
-                    embedder.name, embedder.dim, cfg.chunk_tokens, cfg.chunk_overlap)))
-                cfg = cfg.model_copy(update={"index_dir": fresh})
-            report = _ingest(cfg, embedder)
-        return _report(report)
-
-    def _ingest(cfg, embedder):
-        from tqdm import tqdm
-
-        from rag.service import Service
-
-        svc = Service.open(cfg, create=True, for_writing=True, embedder=embedder)
+        _quiet_libraries()
+        embedder = make_embedder(cfg.model, runtime=cfg.runtime, threads=cfg.thread_count())
         bar = tqdm(desc="embedding", unit="chunk", disable=None, file=sys.stderr, total=0)
 
         def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
+            bar.total, bar.n = total, done
             bar.refresh()
 
-        try:
-            if ray_address is None:
-                return svc.ingest_paths(paths, prune=prune, progress=progress)
-            from rag.distributed import ingest_paths_with_ray
-
-            return ingest_paths_with_ray(
-                svc, paths, address=None if ray_address == "local" else ray_address,
-                prune=prune, progress=progress, workers=ray_workers)
-        finally:
-            bar.close()
-            svc.store.shutdown()
-
-    def _report(report) -> int:
+        with ExitStack() as stack:
+            stack.callback(bar.close)
+            if rebuild:
+                svc = stack.enter_context(Service.rebuilding(cfg, embedder))
+            else:
+                svc = Service.open(cfg, create=True, for_writing=True, embedder=embedder)
+                stack.callback(svc.close)
+            report = svc.ingest_paths(paths, prune=prune, progress=progress, ray=ray_address,
+                                      ray_workers=ray_workers)
         for rejection in report.rejected:
             typer.echo(f"rejected: {rejection}", err=True)
         for note in report.notes:
@@ -131,38 +137,37 @@ def ingest(
             typer.echo(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary.items()))
         return 1 if report.rejected else 0
 
-    raise typer.Exit(_run(run))
+    raise typer.Exit(_run(run) or 0)
 
 
 @app.command()
 def query(
-    question: Annotated[str, typer.Argument(help="A natural-language question.")],
+    question: Annotated[str, typer.Argument(metavar="QUESTION", show_default=False,
+                                            help="A natural-language question.")],
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="Passages to return.")] = 5,
-    mode: Annotated[str, typer.Option(help="hybrid, dense or keyword.")] = "hybrid",
-    author: Annotated[list[str] | None, typer.Option(help="Only this author (repeatable).")]
-    = None,
-    source: Annotated[list[str] | None, typer.Option(help="Only this publisher or domain.")]
-    = None,
-    after: Annotated[str | None, typer.Option(help="Published on or after YYYY-MM-DD.")] = None,
-    before: Annotated[str | None, typer.Option(help="Published on or before YYYY-MM-DD.")]
-    = None,
+    mode: ModeOpt = ModeChoice.hybrid,
+    author: Annotated[list[str] | None, typer.Option(
+        metavar="NAME", help="Only articles by this author (repeatable).")] = None,
+    source: Annotated[list[str] | None, typer.Option(
+        metavar="NAME", help="Only this publisher or domain (repeatable).")] = None,
+    after: Annotated[str | None, typer.Option(
+        metavar="YYYY-MM-DD", help="Published on or after this day.")] = None,
+    before: Annotated[str | None, typer.Option(
+        metavar="YYYY-MM-DD", help="Published on or before this day.")] = None,
     index: IndexOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the HTTP response shape.")]
     = False,
 ) -> None:
-    """Ask a question; print the top passages with their citations."""
+    """Ask a question; print the answer and the top passages with their citations."""
 
     def run() -> None:
         from dataclasses import asdict
 
-        from rag.documents import MAX_FILTER_CHARS, Filters
-        from rag.retriever import MODES
+        from rag.core.documents import MAX_FILTER_CHARS, Filters, has_visible_text
         from rag.service import Service
 
-        if not question.strip():
+        if not has_visible_text(question):
             fail("question is empty")
-        if mode not in MODES:
-            fail(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
         for flag, names in (("--author", author), ("--source", source)):
             for name in names or ():
                 if len(name) > MAX_FILTER_CHARS:
@@ -170,8 +175,9 @@ def query(
         filters = Filters(authors=tuple(author or ()), sources=tuple(source or ()),
                           published_after=_date(after, "--after"),
                           published_before=_date(before, "--before"))
+        _quiet_libraries()
         svc = Service.open(settings(index_dir=index))
-        result = svc.ask(question.strip(), k=k, mode=mode, filters=filters)  # type: ignore[arg-type]
+        result = svc.ask(question.strip(), k=k, mode=mode.value, filters=filters)
         if as_json:
             typer.echo(json.dumps(asdict(result), indent=2, ensure_ascii=False))
             return
@@ -205,72 +211,73 @@ def _shorten(text: str, width: int) -> str:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address [RAG_HOST].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [RAG_PORT].")] = None,
+    host: Annotated[str | None, typer.Option(
+        metavar="ADDRESS", help="Bind address (RAG_HOST; default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (RAG_PORT; default 8000).")] = None,
     index: IndexOpt = None,
     workers: Annotated[int | None, typer.Option(
-        min=1, help="Server processes on the port [RAG_WORKERS, default 1]; each holds its "
-        "own model and indexes.")] = None,
+        min=1, metavar="N", help="Server processes on the port (RAG_WORKERS; default 1); each "
+        "holds its own model and indexes.")] = None,
     create: Annotated[bool, typer.Option(
         "--create", help="Create an empty index if there is none (else a missing index is "
         "an error).")] = False,
 ) -> None:
-    """Serve the HTTP API (POST /query, GET /documents/{id}, /health, /stats)."""
+    """Serve the HTTP API, the chat page and the MCP endpoint."""
 
     def run() -> None:
         import uvicorn
 
-        from rag.api import create_app
+        from rag.server.app import create_app, log_config
         from rag.service import Service
 
         cfg = settings(index_dir=index, host=host, port=port, workers=workers)
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        _quiet_libraries()
         # open here, so a bad index fails with one clear line instead of inside uvicorn
         svc = Service.open(cfg, create=create, serving=True)
         if cfg.workers == 1:
             uvicorn.run(create_app(cfg, service=svc), host=cfg.host, port=cfg.port,
-                        log_level="info")
+                        log_config=log_config(), access_log=False)
             return
-        svc.store.close()
+        svc.close()
         # worker processes build their app from the environment: pass the flags on
         os.environ.update({"RAG_INDEX_DIR": str(cfg.index_dir), "RAG_HOST": cfg.host,
                            "RAG_PORT": str(cfg.port)})
-        uvicorn.run("rag.api:app_from_environment", factory=True, workers=cfg.workers,
-                    host=cfg.host, port=cfg.port, log_level="info")
+        uvicorn.run("rag.server.app:app_from_environment", factory=True, workers=cfg.workers,
+                    host=cfg.host, port=cfg.port, log_config=log_config(), access_log=False)
 
     _run(run)
 
 
 @app.command(name="eval")
 def evaluate(
-    gold: Annotated[Path, typer.Argument(help="MultiHop-RAG queries.json or a gold JSONL file.")],
+    gold: Annotated[Path, typer.Argument(
+        metavar="GOLD", show_default=False,
+        help="MultiHop-RAG queries.json or a gold JSONL file.")],
     index: IndexOpt = None,
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="Cut-off for recall.")] = 10,
-    mode: Annotated[str, typer.Option(help="hybrid, dense or keyword.")] = "hybrid",
-    out: Annotated[Path | None, typer.Option(help="Write report.json and report.png here.")]
-    = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    mode: ModeOpt = ModeChoice.hybrid,
+    out: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Write report.json and report.png here.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        metavar="N", help="Only the first N questions.")] = None,
 ) -> None:
     """Run every gold question through the retriever; print the metrics table."""
 
     def run() -> None:
         from tqdm import tqdm
 
-        from rag import evaluate as ev
-        from rag.retriever import MODES
+        from rag.evaluation import evaluate as ev
         from rag.service import Service
 
-        if mode not in MODES:
-            fail(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
         questions = ev.load_gold(gold)[:limit]
+        _quiet_libraries()
         svc = Service.open(settings(index_dir=index))
         svc.retriever.embed_query("warm up")  # load the model before the clock starts
         with tqdm(total=len(questions), desc="questions", unit="q", file=sys.stderr,
                   disable=None) as bar:
-            report = ev.run(lambda q, n: svc.ask(q, k=n, mode=mode), questions, k=k,  # type: ignore[arg-type]
+            report = ev.run(lambda q, n: svc.ask(q, k=n, mode=mode.value), questions, k=k,
                             progress=bar.update)
-        report["settings"] = {"gold": str(gold), "mode": mode, "k": k, **svc.stats()}
+        report["settings"] = {"gold": str(gold), "mode": mode.value, "k": k, **svc.stats()}
         typer.echo(ev.table(report))
         if out:
             out.mkdir(parents=True, exist_ok=True)
@@ -283,18 +290,20 @@ def evaluate(
 
 @app.command()
 def stats(index: IndexOpt = None,
-          as_json: Annotated[bool, typer.Option("--json")] = False,
-          check: Annotated[bool, typer.Option(help="Also check the index's consistency; exit "
-                                                   "1 listing the problems if any.")] = False,
+          as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+          check: Annotated[bool, typer.Option(
+              "--check", help="Also check the index's consistency; exit 1 listing the "
+              "problems if any.")] = False,
           ) -> None:
     """Counts, model and chunking parameters of an index."""
 
     def run() -> int:
         from rag.service import Service
 
+        _quiet_libraries()
         svc = Service.open(settings(index_dir=index))
-        figures = svc.stats()
-        problems = svc.store.problems() if check else []
+        figures: dict[str, Any] = svc.stats()
+        problems = svc.problems() if check else []
         if check:
             figures["consistent"] = not problems
         if as_json:
@@ -313,29 +322,23 @@ def stats(index: IndexOpt = None,
 @app.command()
 def migrate(
     index: IndexOpt = None,
-    to: Annotated[str | None, typer.Option(help="Milvus URI: a file path (Milvus Lite) or "
-                                                "http://host:19530; default RAG_MILVUS_URI.")]
-    = None,
+    to: Annotated[str | None, typer.Option(
+        metavar="URI", help="Milvus URI: a file path (Milvus Lite) or http://host:19530 "
+        "(default: RAG_MILVUS_URI).")] = None,
 ) -> None:
     """Copy an embedded index into Milvus without re-embedding (then use RAG_BACKEND=milvus)."""
 
     def run() -> int:
         from tqdm import tqdm
 
-        from rag.migrate import migrate as copy
-        from rag.milvus_store import MilvusStore
-        from rag.store import IndexParams, Store
+        from rag.service import Service
 
         cfg = settings(index_dir=index)
         uri = to or cfg.milvus_uri
         if not uri:
             fail("say where to: --to PATH_OR_URL (or set RAG_MILVUS_URI)")
-        source = Store.open(cfg.index_dir)
-        meta = source.meta()
-        params = IndexParams(meta["model"], int(meta["dim"]), int(meta["chunk_tokens"]),
-                             int(meta["chunk_overlap"]))
-        target = MilvusStore.open(uri, params, create=True, check_chunking=True,
-                                  token=cfg.milvus_token)
+        _quiet_libraries()
+        source = Service.open(cfg.model_copy(update={"backend": "embedded"}))
         bar = tqdm(desc="copying", unit="article", disable=None, file=sys.stderr)
 
         def progress(done: int, total: int) -> None:
@@ -343,10 +346,10 @@ def migrate(
             bar.refresh()
 
         try:
-            n = copy(source, target, progress)
+            n, counts = source.migrate_to(uri, cfg.milvus_token, progress)
         finally:
             bar.close()
-        counts = target.counts()
+            source.close()
         typer.echo(f"copied {n} articles into {uri}: {counts['documents']} documents, "
                    f"{counts['chunks']} chunks (no text re-embedded)")
         return 0

@@ -1,95 +1,113 @@
-"""The core behind both edges: one opened index, its embedder and retriever."""
+"""The core behind both edges: one opened index, its embedder and retriever.
+
+The HTTP routes, the MCP tools and the CLI call this class only; it never formats anything
+for an edge. The index is chosen by ``rag.index.open_index`` from the settings.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from rag.answer import SUPPORT_THRESHOLD, compose_answer, support
-from rag.config import Settings
-from rag.documents import Answer, Article, Filters, Passage
+from rag.chat.llm import llm_from
+from rag.chat.turn import Chat
+from rag.core.config import Settings
+from rag.core.documents import Answer, Article, Filters, Passage, Result
+from rag.core.errors import Busy, InvalidRequest, RejectedInput
 from rag.embedding import Embedder, make_embedder
-from rag.errors import Busy, RejectedInput
-from rag.headroom import Headroom
-from rag.ingest import IngestReport, Progress, ingest, save_after_commit
-from rag.retriever import Mode, RetrievalParams, Retriever
-from rag.sources import Limits, article_from_record, parse_paths
-from rag.store import IndexParams, Store
-from rag.vectors import set_threads
-
-if TYPE_CHECKING:
-    from rag.milvus_store import MilvusStore
-
+from rag.index import Index, IndexLocation, IndexParams, open_index
+from rag.index.factory import rebuilding
+from rag.ingest.pipeline import IngestReport, Progress, ingest, save_after_commit
+from rag.ingest.sources import Limits, article_from_record, parse_paths
+from rag.retrieval.answer import SUPPORT_THRESHOLD, compose_answer, support
+from rag.retrieval.params import RetrievalParams
+from rag.retrieval.retriever import Mode, Retriever
 
 log = logging.getLogger(__name__)
 SLOT_WAIT_SHARE = 0.9  # of RAG_REQUEST_TIMEOUT a question may wait for a query slot
 
 
-@dataclass
-class Result:
-    question: str
-    answer: Answer | None
-    passages: list[Passage]
-
-
-def open_store(settings: Settings, params: IndexParams, dim, *, create: bool = False,
-               check_chunking: bool = False) -> Store | MilvusStore:
-    """The configured backend's index; ``dim()`` is asked only when one is created."""
-    if settings.backend == "milvus":
-        from rag.milvus_store import MilvusStore
-
-        return MilvusStore.open(settings.milvus_location(), params, create=create,
-                                check_chunking=check_chunking, token=settings.milvus_token,
-                                dim=dim)
-    if create and not Store.exists(settings.index_dir):
-        params = replace(params, dim=dim())
-    return Store.open(settings.index_dir, params, create=create, check_chunking=check_chunking)
+def location_of(settings: Settings) -> IndexLocation:
+    return IndexLocation(settings.backend, settings.index_dir, settings.milvus_uri,
+                         settings.milvus_token)
 
 
 class Service:
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings):
-        self.store = store
-        # admission: past the cores, questions answered at once only fight over them (and the
-        # GIL); measured in eval/bench_query.py
-        self._slots = threading.BoundedSemaphore(settings.slot_count())
-        self._asking = 0  # questions in ask(), waiting for a slot or not
-        self._asking_lock = threading.Lock()
-        self.headroom = Headroom()
-        # requests the process is serving, this question's own included (the HTTP edge
-        # sets it): a question is alone only if it is the one
-        self.company: Callable[[], int] = lambda: 0
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings,
+                 params: RetrievalParams | None = None, slots: int | None = None):
+        self.index = index
         self.embedder = embedder
         self.settings = settings
-        self.retriever = Retriever(store, embedder, RetrievalParams(
-            depth=settings.depth, rrf_k=settings.rrf_k, keyword_weight=settings.keyword_weight,
-            sentence_weight=settings.sentence_weight,
-            hint_weight=settings.hint_weight, clause_weight=settings.clause_weight,
-            clause_dense=settings.clause_dense, clause_pooled=settings.clause_pooled,
-            source_hints=settings.source_hints,
-            date_hints=settings.date_hints, doc_decay=settings.doc_decay,
-            max_per_doc=settings.max_per_doc,
-            keyword_backend=settings.keyword_backend))
+        # admission: past the cores, questions answered at once only fight over them (and the
+        # GIL): one per core measured best (benchmarks/bench_query.py)
+        self.slots = slots or len(os.sched_getaffinity(0))
+        self._slots = threading.BoundedSemaphore(self.slots)
+        self.retriever = Retriever(index, embedder, params)
+        self.chat = Chat(self.ask, llm_from(settings.llm_base_url, settings.llm_model,
+                                            settings.llm_api_key, settings.llm_timeout))
 
     @classmethod
     def open(cls, settings: Settings, *, create: bool = False, for_writing: bool = False,
-             embedder: Embedder | None = None, serving: bool = False) -> Service:
+             embedder: Embedder | None = None, serving: bool = False,
+             params: RetrievalParams | None = None, slots: int | None = None) -> Service:
+        from rag.index.embedded.vectors import set_threads
+
         threads = settings.thread_count(serving)
         set_threads(threads)
         if embedder is None:
-            embedder = make_embedder(settings.model, device=settings.device, threads=threads,
-                                     batch_size=settings.batch_size, backend=settings.runtime)
+            embedder = make_embedder(settings.model, runtime=settings.runtime, threads=threads)
         # the model is checked by name; its dimension (which loads the weights) is only
         # needed to create a new index
-        params = IndexParams(model=embedder.name, dim=0, chunk_tokens=settings.chunk_tokens,
+        wanted = IndexParams(model=embedder.name, dim=0, chunk_tokens=settings.chunk_tokens,
                              chunk_overlap=settings.chunk_overlap)
-        store = open_store(settings, params, lambda: embedder.dim, create=create,
-                           check_chunking=for_writing)
-        return cls(store, embedder, settings)
+        index = open_index(location_of(settings), wanted, create=create,
+                           for_writing=for_writing, dim=lambda: embedder.dim)
+        return cls(index, embedder, settings, params, slots)
+
+    @classmethod
+    @contextmanager
+    def rebuilding(cls, settings: Settings, embedder: Embedder) -> Iterator[Service]:
+        """A service over a new, empty index that replaces the configured one when the block
+        succeeds (``rag ingest --rebuild``; see ``rag.index.factory.rebuilding``)."""
+        params = IndexParams(embedder.name, embedder.dim, settings.chunk_tokens,
+                             settings.chunk_overlap)
+        with rebuilding(location_of(settings), params) as fresh:
+            service = cls.open(settings.model_copy(update={
+                "index_dir": fresh.path, "milvus_uri": fresh.milvus_uri}),
+                create=True, for_writing=True, embedder=embedder)
+            try:
+                yield service
+            finally:
+                service.close()
+
+    def close(self) -> None:
+        self.index.close()
+
+    def migrate_to(self, uri: str, token: str = "",
+                   progress: Progress | None = None) -> tuple[int, dict[str, int]]:
+        """Copy this (embedded) index into Milvus at ``uri`` without re-embedding; returns
+        the articles copied and the target's counts."""
+        from rag.index.embedded.store import Store
+        from rag.index.migrate import migrate
+
+        if not isinstance(self.index, Store):
+            raise InvalidRequest("rag migrate copies an embedded index (RAG_BACKEND=embedded)")
+        meta = self.index.meta()
+        params = IndexParams(meta["model"], int(meta["dim"]), int(meta["chunk_tokens"]),
+                             int(meta["chunk_overlap"]))
+        target = open_index(IndexLocation("milvus", milvus_uri=uri, milvus_token=token),
+                            params, create=True, for_writing=True)
+        try:
+            copied = migrate(self.index, target, progress)
+            return copied, target.counts()
+        finally:
+            target.close()
 
     def limits(self) -> Limits:
         return Limits(max_article_bytes=self.settings.max_article_bytes)
@@ -100,16 +118,28 @@ class Service:
                         whole: bool = False) -> IngestReport:
         """``whole``: one transaction for every article (an HTTP batch is all or nothing)."""
         commit_every = max(1, len(articles)) if whole else self.settings.commit_every
-        return ingest(self.store, self.embedder, articles, rejected=rejected,
+        return ingest(self.index, self.embedder, articles, rejected=rejected,
                       chunk_tokens=self.settings.chunk_tokens,
                       chunk_overlap=self.settings.chunk_overlap, prune=prune,
                       commit_every=commit_every, progress=progress)
 
     def ingest_paths(self, paths: Sequence[Path], *, prune: bool = False,
-                     progress: Progress | None = None) -> IngestReport:
+                     progress: Progress | None = None, ray: str | None = None,
+                     ray_workers: int | None = None) -> IngestReport:
+        """Parse ``paths`` here and ingest what they hold; with ``ray`` (``local``, ``auto``
+        or a cluster's address) chunking and embedding run on Ray."""
         parsed = parse_paths(paths, self.limits())
-        return self.ingest_articles(parsed.articles, parsed.rejected, prune=prune,
-                                    progress=progress)
+        if ray is None:
+            return self.ingest_articles(parsed.articles, parsed.rejected, prune=prune,
+                                        progress=progress)
+        from rag.ingest.ray import EmbedderSpec, ingest_with_ray
+
+        s = self.settings
+        return ingest_with_ray(
+            self.index, self.embedder, EmbedderSpec(s.model, s.runtime), parsed.articles,
+            parsed.rejected, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap,
+            commit_every=s.commit_every, address=None if ray == "local" else ray,
+            prune=prune, progress=progress, workers=ray_workers)
 
     def add_records(self, records: Sequence[object]) -> list[dict]:
         """Articles as JSON objects (the CLI's field names and validation) -> one result per
@@ -144,72 +174,68 @@ class Service:
     def delete_document(self, document_id: str) -> str:
         """Delete one article (and its chunks) by id; NotFound if there is none. Once the
         deletion is committed it is reported done, even if saving the vectors then fails."""
-        url = self.store.delete_document(document_id)
-        note = save_after_commit(self.store)
+        url = self.index.delete_document(document_id)
+        note = save_after_commit(self.index)
         if note:
             log.warning("%s", note)
         return url
 
-    def query(self, question: str, k: int = 5, mode: Mode = "hybrid",
-              filters: Filters | None = None, alone: bool = False) -> list[Passage]:
-        return self.retriever.search(question, k=k, mode=mode, filters=filters, alone=alone)
+    def document(self, document_id: str) -> dict[str, Any]:
+        """One article with its full body; NotFound if there is none."""
+        return self.index.document(document_id)
+
+    def documents(self, limit: int, offset: int,
+                  filters: Filters | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """One page of articles (newest first) passing ``filters``, and how many pass."""
+        return self.index.documents(limit, offset, filters)
+
+    def counts(self) -> dict[str, int]:
+        return self.index.counts()
+
+    def problems(self) -> list[str]:
+        """A full consistency check of the index (``rag stats --check``)."""
+        return self.index.problems()
 
     def ask(self, question: str, k: int = 5, mode: Mode = "hybrid",
             filters: Filters | None = None, answer: bool = True,
             deadline: float | None = None) -> Result:
         """What /query answers: the passages and, if asked, the cited extractive answer.
 
-        ``query_slots`` questions at once; the others wait, but only until most
+        One question per core at once; the others wait, but only until most
         (``SLOT_WAIT_SHARE``) of the request's time is gone (``deadline``: the
         ``time.monotonic()`` of its 504; else ``request_timeout`` from now): then it is
         refused with ``Busy`` (503) before any work starts, instead of working for a client
-        that has had its 504.
-
-        A question alone here (no other question in ask(), no other request being served),
-        on a machine that other processes leave idle, has every core for its model call
-        (``alone_wide``; rag/headroom.py)."""
-        with self._asking_lock:
-            self._asking += 1
-            alone = self._asking == 1
-        try:
-            alone = (alone and self.settings.alone_wide and self.company() <= 1
-                     and self.headroom.idle())
-            return self._ask(question, k, mode, filters, answer, deadline, alone)
-        finally:
-            with self._asking_lock:
-                self._asking -= 1
-
-    def _ask(self, question: str, k: int, mode: Mode, filters: Filters | None, answer: bool,
-             deadline: float | None, alone: bool) -> Result:
+        that has had its 504."""
         timeout = self.settings.request_timeout
         wait = timeout * SLOT_WAIT_SHARE or None
         if deadline is not None:
             wait = deadline - (1 - SLOT_WAIT_SHARE) * timeout - time.monotonic()
         if (wait is not None and wait <= 0) or not self._slots.acquire(timeout=wait):
-            raise Busy(f"no query slot (RAG_QUERY_SLOTS={self.settings.slot_count()}) came "
-                       f"free within {SLOT_WAIT_SHARE:.0%} of the request's {timeout:g} s "
+            raise Busy(f"all {self.slots} query slots (one per core) stayed taken for "
+                       f"{SLOT_WAIT_SHARE:.0%} of the request's {timeout:g} s "
                        "(RAG_REQUEST_TIMEOUT); try again later")
         try:
-            passages = self.query(question, k=k, mode=mode, filters=filters, alone=alone)
+            ranked = self.retriever.rank(question, mode, filters)
+            passages = self.retriever.passages(question, ranked.ranking[:k])
             if not answer:
                 return Result(question, None, passages)
-            return Result(question, self.answer(question, passages, filters), passages)
+            similarity = (ranked.nearest if ranked.nearest is not None
+                          else self.retriever.similarity(question, filters))
+            return Result(question, self.answer(question, passages, similarity), passages)
         finally:
             self._slots.release()
 
     def answer(self, question: str, passages: list[Passage],
-               filters: Filters | None = None) -> Answer | None:
-        """The cited extractive answer, or None when the index does not support one."""
-        similarity = self.retriever.similarity(question, filters)
-        score = support(question, passages, similarity, ignore=self.store.sources())
+               similarity: float) -> Answer | None:
+        """The cited extractive answer, or None when the index does not support one
+        (``similarity``: of the question and its nearest chunk within the filters)."""
+        score = support(question, passages, similarity, ignore=self.index.sources())
         return compose_answer(question, passages) if score >= SUPPORT_THRESHOLD else None
 
     def stats(self) -> dict:
-        meta = self.store.meta()
-        where = getattr(self.store, "uri", None) or str(self.store.dir)
-        return {"index_dir": where, "generation": int(meta["generation"]),
+        meta = self.index.meta()
+        return {"index_dir": self.index.location, "generation": int(meta["generation"]),
                 "format_version": int(meta["format_version"]), "model": meta["model"],
                 "dim": int(meta["dim"]), "chunk_tokens": int(meta["chunk_tokens"]),
-                "chunk_overlap": int(meta["chunk_overlap"]), **self.store.counts(),
-                **({"interrupted_writes": len(self.store.interrupted())}
-                   if hasattr(self.store, "interrupted") else {})}
+                "chunk_overlap": int(meta["chunk_overlap"]), **self.index.counts(),
+                **self.index.details()}

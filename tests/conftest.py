@@ -29,7 +29,7 @@ RAG = [sys.executable, "-m", "rag.cli"]
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from rag.config import Settings
+    from rag.core.config import Settings
     from rag.embedding import make_embedder
 
     # the default backend with every core, as `rag ingest` uses: the dev-corpus test embeds
@@ -39,17 +39,18 @@ def real_embedder():
 
 @pytest.fixture
 def hash_embedder():
-    from rag.embedding import HashEmbedder
+    from rag.embedding.hashing import HashEmbedder
 
     return HashEmbedder()
 
 
-def open_service(index_dir: Path, embedder, **overrides):
-    from rag.config import Settings
+def open_service(index_dir: Path, embedder, slots: int | None = None, **overrides):
+    from rag.core.config import Settings
     from rag.service import Service
 
     settings = Settings(index_dir=index_dir, model=embedder.name, **overrides)
-    return Service.open(settings, create=True, for_writing=True, embedder=embedder)
+    return Service.open(settings, create=True, for_writing=True, embedder=embedder,
+                        slots=slots)
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +60,7 @@ def seed_index(tmp_path_factory, real_embedder) -> Path:
     svc = open_service(index_dir, real_embedder)
     report = svc.ingest_paths([SEEDS])
     assert len(report.added) == 1 and not report.rejected
-    svc.store.close()
+    svc.index.close()
     return index_dir
 
 
@@ -124,6 +125,15 @@ def serving(index_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]
         yield base
     finally:
         stop_server(proc)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tiers by directory: e2e/ (the real model, servers, subprocesses, a browser) and
+    contract/ (both index backends, Milvus Lite) are `slow`; the rest is the fast tier that
+    `make check` runs (docs/testing.md)."""
+    for item in items:
+        if {"e2e", "contract"} & set(Path(item.fspath).relative_to(ROOT / "tests").parts[:-1]):
+            item.add_marker(pytest.mark.slow)
 
 
 BACKENDS = ["embedded", "milvus"]

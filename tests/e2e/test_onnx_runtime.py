@@ -1,0 +1,139 @@
+"""The ONNX backend against the torch model it is exported from (real weights, no mocks)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rag.core.errors import RagError
+from rag.embedding import make_embedder
+from rag.embedding.models import SentenceTransformerEmbedder
+from rag.embedding.onnx import INT8_SUFFIX, OnnxEmbedder, check_pipeline
+
+TEXTS = [
+    "What range do the ATACMS missiles have?",
+    "ok",
+    "",
+    "Ukraine has used the missiles to strike Russian air bases. " * 60,  # past 256 tokens
+    "Sam Bankman-Fried's trial started Tuesday in Manhattan.",
+]
+
+
+@pytest.fixture(scope="module")
+def torch_vectors():
+    return SentenceTransformerEmbedder(threads=1).encode(TEXTS)
+
+
+def test_onnx_gives_the_torch_vectors(torch_vectors):
+    onnx = make_embedder("all-MiniLM-L6-v2", threads=1, runtime="onnx")
+    assert isinstance(onnx, OnnxEmbedder)
+    assert onnx.name == "sentence-transformers/all-MiniLM-L6-v2"  # same index, same cache
+    vecs = onnx.encode(TEXTS)
+    assert vecs.shape == torch_vectors.shape and vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert float((vecs * torch_vectors).sum(axis=1).min()) > 0.99999
+
+
+def test_order_is_kept_when_texts_run_longest_first():
+    onnx = OnnxEmbedder("all-MiniLM-L6-v2", threads=1)
+    together = onnx.encode(TEXTS)
+    alone = np.vstack([onnx.encode([t]) for t in TEXTS])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert onnx.encode([]).shape == (0, 384)
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_a_vector_does_not_depend_on_its_neighbours_or_the_threads(int8):
+    """One text per model call: int8 activations are scaled per call, so with batches a
+    text's int8 vector changed with its batch-mates; now alone, in a list, on one thread or
+    on two, it is the same vector, bit for bit (what makes re-ingests and Ray reproducible)."""
+    texts = [*TEXTS, *(f"{t} number {i}." for i in range(12) for t in TEXTS[:2])]
+    two = OnnxEmbedder("all-MiniLM-L6-v2", threads=2, int8=int8)
+    one = OnnxEmbedder("all-MiniLM-L6-v2", threads=1, int8=int8)
+    assert two.threads == 1  # per model call; the two threads are two calls at once
+    together = two.encode(texts)
+    np.testing.assert_array_equal(together, one.encode(texts))
+    np.testing.assert_array_equal(together[::-1], two.encode(texts[::-1]))
+    np.testing.assert_array_equal(together[3], one.encode([texts[3]])[0])
+
+
+def test_int8_is_close_but_a_different_model(torch_vectors):
+    int8 = make_embedder("all-MiniLM-L6-v2", threads=1, runtime="onnx-int8")
+    assert int8.name.endswith(INT8_SUFFIX)  # its vectors differ: an index refuses to mix them
+    cos = (int8.encode(TEXTS) * torch_vectors).sum(axis=1)
+    assert float(cos.min()) > 0.9  # quality is measured on the dev set, not here
+    assert float(cos.min()) < 0.99999
+
+
+def test_unsupported_pipelines_and_backends_are_refused(tmp_path):
+    (tmp_path / "modules.json").write_text(json.dumps([
+        {"type": "sentence_transformers.models.Transformer"},
+        {"type": "sentence_transformers.models.Pooling"},
+        {"type": "sentence_transformers.models.Dense"}]))
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    with pytest.raises(RagError, match="RAG_RUNTIME=torch"):
+        check_pipeline(tmp_path)
+    with pytest.raises(RagError, match="unknown runtime"):
+        make_embedder("all-MiniLM-L6-v2", runtime="tensorrt")
+    assert isinstance(make_embedder("all-MiniLM-L6-v2", runtime="torch"),
+                      SentenceTransformerEmbedder)
+    assert not isinstance(make_embedder("all-MiniLM-L6-v2", runtime="torch"), OnnxEmbedder)
+
+
+def test_concurrent_encode_and_token_counts_do_not_corrupt_each_other():
+    """A query (padded batch) beside an HTTP ingest (token counting) in another thread."""
+    import threading
+
+    onnx = OnnxEmbedder("all-MiniLM-L6-v2", threads=1)
+    many = [f"{t} {i}" for i in range(40) for t in TEXTS]  # long batches: a wide window
+    expected = onnx.encode(TEXTS)
+    counts = onnx.count_tokens(many)
+    failures: list[str] = []
+
+    def query() -> None:
+        for _ in range(30):
+            if not np.allclose(onnx.encode(TEXTS), expected, atol=1e-5):
+                failures.append("vectors changed")
+
+    def ingest() -> None:
+        for _ in range(60):
+            if onnx.count_tokens(many) != counts:
+                failures.append("token counts changed")
+
+    threads = [threading.Thread(target=f) for f in (query, query, ingest, ingest)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:3]
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_parts_of_a_question_are_pooled_from_its_own_model_call(int8):
+    """encode_parts: the question's own vector bit for bit, and for each clause the mean of
+    the question's output states over the clause's tokens, which is nearer to that clause
+    embedded alone than to the other clause (so the character spans pick the right tokens);
+    a clause past the model's window is embedded alone."""
+    onnx = OnnxEmbedder("all-MiniLM-L6-v2", threads=1, int8=int8)
+    q = ("Does the TechCrunch article say the startup's funding round was led by Sequoia, "
+         "while the BBC report describes flooding along the river Thames?")
+    cut = q.index("the BBC")
+    first, second = [(0, cut)], [(cut, len(q))]
+    vecs = onnx.encode_parts(q, [first, second])
+    assert vecs.shape == (3, 384) and vecs.dtype == np.float32
+    np.testing.assert_array_equal(vecs[0], onnx.encode([q])[0])
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    alone = onnx.encode([q[:cut], q[cut:]])
+    sims = vecs[1:] @ alone.T
+    assert sims[0, 0] > sims[0, 1] + 0.1 and sims[1, 1] > sims[1, 0] + 0.1, sims
+    assert min(sims[0, 0], sims[1, 1]) > 0.75
+    # a part of two pieces pools the tokens of both
+    both = onnx.encode_parts(q, [first + second])[1]
+    assert float(both @ vecs[0]) > 0.95
+    long_q = "Ukraine has used the missiles to strike Russian air bases. " * 60 + "BBC flood"
+    tail = [(len(long_q) - 9, len(long_q))]
+    np.testing.assert_allclose(onnx.encode_parts(long_q, [tail])[1],
+                               onnx.encode(["BBC flood"])[0], atol=1e-6)

@@ -1,0 +1,203 @@
+"""Write safety of the embedded index, in process: rebuilds that never lose an index, the
+process lock, errors that say what happened, unique temporary files under concurrent writers,
+a write acknowledged once committed, whole batches, and leftovers cleared (issue: writes that
+never lie). The same faults over real HTTP are in test_faults_http.py."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from rag.core.errors import DiskFull, IndexBusy, IndexCorrupt, NotFound
+from rag.index.embedded.safety import storage_error
+from rag.index.embedded.store import Store
+
+from conftest import open_service
+from helpers import articles, build, params_of, snapshot
+
+# ---------------------------------------------------------------- rebuilds
+
+
+def test_rebuild_swaps_in_a_complete_index_and_keeps_embeddings(tmp_path, hash_embedder):
+    index = tmp_path / "index"
+    svc = build(index, hash_embedder)
+    params = params_of(svc.index, chunk_tokens=40, chunk_overlap=5)
+    stored = svc.index.counts()["embeddings"]
+    svc.index.close()
+    with Store.rebuilding(index, params) as fresh:
+        assert snapshot(index)[1] == 4  # the old index serves until the swap
+        new = open_service(fresh, hash_embedder, chunk_tokens=40, chunk_overlap=5)
+        assert new.index.counts()["embeddings"] == stored  # copied, not re-embedded
+        new.ingest_articles(articles(2))
+        new.index.close()
+    assert snapshot(index)[1] == 2 and Store.open(index).meta()["chunk_tokens"] == "40"
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]
+
+
+def test_a_failed_rebuild_leaves_the_old_index(tmp_path, hash_embedder):
+    index = tmp_path / "index"
+    svc = build(index, hash_embedder)
+    params = params_of(svc.index)
+    svc.index.close()
+    before = snapshot(index)
+    with pytest.raises(RuntimeError), Store.rebuilding(index, params):
+        raise RuntimeError("the ingest failed")
+    assert snapshot(index) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]
+
+
+def test_a_damaged_index_is_rebuilt_and_kept_aside(tmp_path, hash_embedder):
+    index = tmp_path / "index"
+    svc = build(index, hash_embedder)
+    params = params_of(svc.index)
+    svc.index.close()
+    (index / "rag.sqlite3").write_bytes(b"this is not a database" * 100)
+    for leftover in index.glob("rag.sqlite3-*"):
+        leftover.unlink()
+    with pytest.raises(IndexCorrupt, match="damaged"):
+        Store.open(index).meta()
+    with Store.rebuilding(index, params) as fresh:
+        open_service(fresh, hash_embedder, chunk_tokens=60, chunk_overlap=10).index.close()
+    assert snapshot(index)[1] == 0
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("index.damaged-")]
+    assert len(aside) == 1 and (aside[0] / "rag.sqlite3").read_bytes().startswith(b"this is")
+
+
+def test_storage_errors_say_what_happened(tmp_path):
+    def sqlite_error(name: str, code: int) -> sqlite3.Error:
+        exc = sqlite3.OperationalError(name)
+        exc.sqlite_errorcode, exc.sqlite_errorname = code, name
+        return exc
+
+    full = storage_error(sqlite_error("database or disk is full", 13), tmp_path)
+    assert isinstance(full, DiskFull) and "disk is full" in str(full)
+    assert "MB free" in str(full) and "nothing was lost" in str(full)
+    assert "--rebuild" not in str(full) and full.http_status == 507
+    assert isinstance(storage_error(OSError(errno.ENOSPC, "No space"), tmp_path), DiskFull)
+    busy = storage_error(sqlite_error("database is locked", 5), tmp_path)
+    assert isinstance(busy, IndexBusy) and "--rebuild" not in str(busy)
+    damaged = storage_error(sqlite_error("file is not a database", 26), tmp_path)
+    assert isinstance(damaged, IndexCorrupt) and "--rebuild" in str(damaged)
+
+
+# ---------------------------------------------------------------- concurrent writers
+
+
+def test_concurrent_writers_in_one_process_all_succeed(tmp_path, hash_embedder):
+    """Threads used to share .manifest.json.tmp and the vectors' temporary file: a rename
+    found its file gone, and a committed write was answered with a 500."""
+    svc = build(tmp_path / "index", hash_embedder, n=2)
+    stop = time.monotonic() + 3.0
+
+    def writer(worker: int) -> int:
+        done = 0
+        while time.monotonic() < stop:
+            record = {"url": f"https://example.org/w{worker}/{done}", "title": f"W{worker}",
+                      "body": f"Writer {worker} wrote story number {done} about harbours."}
+            item = svc.add_records([record])[0]
+            assert item["status"] == "added", item
+            svc.delete_document(item["document_id"])
+            done += 1
+        return done
+
+    with ThreadPoolExecutor(4) as pool:
+        rounds = list(pool.map(writer, range(4)))
+    assert min(rounds) > 0
+    assert svc.index.counts()["documents"] == 2 and not svc.index.problems()
+    assert not [p for p in (tmp_path / "index").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_deletion_is_answered_once(tmp_path, hash_embedder):
+    svc = build(tmp_path / "index", hash_embedder, n=2)
+    doc = svc.index.documents(10, 0)[1][0]["document_id"]
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda _: _delete(svc, doc), range(4)))
+    assert sorted(outcomes) == ["deleted", "not_found", "not_found", "not_found"]
+
+
+def _delete(svc, doc: str) -> str:
+    try:
+        svc.delete_document(doc)
+    except NotFound:
+        return "not_found"
+    return "deleted"
+
+
+# ---------------------------------------------------------------- acknowledged = committed
+
+
+def test_a_committed_write_is_acknowledged_when_saving_the_vectors_fails(tmp_path,
+                                                                      hash_embedder,
+                                                                      monkeypatch):
+    from rag.index.embedded.vectors import VectorIndex
+
+    index = tmp_path / "index"
+    svc = build(index, hash_embedder, n=2)
+
+    def no_space(self, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VectorIndex, "save", no_space)
+        item = svc.add_records([{"url": "https://example.org/late", "title": "Late",
+                                 "body": "A late story about lighthouses and fog."}])[0]
+        assert item["status"] == "added"
+        report = svc.ingest_articles(articles(3))
+        assert report.added and any("not saved" in n and "disk is full" in n
+                                    for n in report.notes)
+        svc.delete_document(item["document_id"])  # acknowledged as well
+    assert svc.index.vectors_stale()
+    svc.index.close()
+    again = open_service(index, hash_embedder, chunk_tokens=60, chunk_overlap=10)
+    vectors, gen = again.index.vectors()  # caught up from the stored embeddings...
+    assert len(vectors) == again.index.counts()["chunks"]
+    assert not again.index.vectors_stale()  # ...and saved once caught up
+
+
+def test_an_unchanged_rerun_saves_vectors_a_killed_ingest_left_stale(tmp_path, hash_embedder):
+    index = tmp_path / "index"
+    svc = build(index, hash_embedder, n=3)
+    for saved in index.glob("vectors-*.faiss"):
+        saved.unlink()  # as if the ingest was killed after its last commit
+    report = svc.ingest_articles(articles(3))
+    assert len(report.unchanged) == 3 and not report.generation
+    assert not svc.index.vectors_stale()
+
+
+def test_an_http_batch_is_one_transaction(tmp_path, hash_embedder, monkeypatch):
+    svc = build(tmp_path / "index", hash_embedder, n=1)
+    writes = []
+    real = svc.index.write
+    monkeypatch.setattr(svc.index, "write", lambda *a, **k: writes.append(1) or real(*a, **k))
+    records = [{"url": f"https://example.org/batch/{i}", "title": f"B{i}",
+                "body": f"Batch story {i} about rivers."} for i in range(150)]
+    items = svc.add_records(records)
+    assert [i["status"] for i in items] == ["added"] * 150 and len(writes) == 1
+
+
+# ---------------------------------------------------------------- leftovers
+
+
+def test_threads_reading_while_one_writes(tmp_path, hash_embedder):
+    """Readers never see half of a write (one transaction), and never fail during one."""
+    svc = build(tmp_path / "index", hash_embedder, n=1)
+    records = [{"url": f"https://example.org/r/{i}", "title": f"R{i}",
+                "body": f"Reader test story {i} about tides."} for i in range(40)]
+    seen: list[int] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            seen.append(svc.index.counts()["documents"])
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    svc.add_records(records)
+    done.set()
+    thread.join()
+    assert set(seen) <= {1, 41}

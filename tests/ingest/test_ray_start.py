@@ -1,0 +1,81 @@
+"""Starting a local Ray for `rag ingest --ray local` survives a node that does not come up.
+
+Ray's own start gives up when its node has not registered within 30 s and leaves the
+processes it started running (seen once in CI). Here the registration check is made to fail
+at once, with the real Ray processes started, so the retry and the clean-up are exercised for
+real without waiting out Ray's 30 s.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from pathlib import Path
+
+import pytest
+import ray
+import ray._private.services as ray_services
+
+from rag.core.errors import RagError
+from rag.ingest.ray import LOCAL_RAY_ATTEMPTS, ray_session
+
+
+def ray_processes() -> set[int]:
+    """Live (not zombie) processes run from the ray package: its servers, agents and
+    workers, whoever their parent is now (a killed raylet's children go to init)."""
+    found = set()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:  # the process ended while we looked
+            continue
+        if state != "Z" and b"/ray/" in cmdline:
+            found.add(int(proc.name))
+    return found
+
+
+def wait_for_ray_processes(expected: set[int], timeout: float = 30) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while (now := ray_processes()) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return now
+
+
+@pytest.fixture
+def failing_registration(monkeypatch):
+    """Make the first ``failures`` node-registration checks raise, as a timed-out start does."""
+    real = ray_services.get_node
+    calls = {"failures": 0, "seen": 0}
+
+    def get_node(*args, **kwargs):
+        calls["seen"] += 1
+        if calls["seen"] <= calls["failures"]:
+            raise Exception("The current node timed out during startup.")  # as Ray raises it
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ray_services, "get_node", get_node)
+    return calls
+
+
+def test_a_failed_start_is_cleaned_up_and_retried(failing_registration):
+    assert not ray.is_initialized()
+    before = ray_processes()
+    failing_registration["failures"] = 1
+    with ray_session(None) as started:
+        assert started and ray.is_initialized()
+        assert ray.get(ray.put(41)) + 1 == 42  # the second start is a working Ray
+    assert not ray.is_initialized()
+    gc.collect()  # a Popen of a still-running process would warn here (an error in pytest)
+    assert wait_for_ray_processes(before) == before
+
+
+def test_a_start_that_keeps_failing_is_one_clear_error(failing_registration):
+    before = ray_processes()
+    failing_registration["failures"] = LOCAL_RAY_ATTEMPTS
+    expected = rf"could not start a local Ray \({LOCAL_RAY_ATTEMPTS} attempts\).*logs"
+    with pytest.raises(RagError, match=expected), ray_session(None):
+        pytest.fail("no Ray should have started")
+    assert not ray.is_initialized()
+    gc.collect()
+    assert wait_for_ray_processes(before) == before

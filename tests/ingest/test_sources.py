@@ -1,0 +1,120 @@
+"""Parsing every supported format, and a one-line reason for every rejected input."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rag.ingest.sources import Limits, parse_bytes, parse_paths
+
+from conftest import DEV, SEED_URL
+from helpers import REJECTIONS, SEED, seed_with
+
+
+def test_seed_article_parses_with_all_fields():
+    [article] = parse_bytes(SEED.encode(), "seed.txt").articles
+    assert article.url == SEED_URL
+    assert article.title == "Biden races to boost Ukraine’s position before Trump takes office"
+    assert article.author == "Yasmeen Abutaleb, Michael Birnbaum, Ellen Francis"
+    assert article.authors == ["Yasmeen Abutaleb", "Michael Birnbaum", "Ellen Francis"]
+    assert article.published_date == date(2024, 11, 26)
+    assert article.source_name == "washingtonpost.com"
+    assert article.body.startswith("President Joe Biden’s recent decisions")
+    assert "190 miles" in article.body
+    assert article.summary and article.summary.startswith("President Biden recently authorized")
+    assert article.highlights and "Ivo Daalder" in article.highlights
+    assert "Ivo Daalder, former NATO" not in article.body[:200]  # metadata stays out of the body
+
+
+def test_dev_corpus_parses_as_it_is():
+    result = parse_paths([DEV / "corpus.json"])
+    assert len(result.articles) == 375 and not result.rejected
+    first = result.articles[0]
+    assert first.source == "Yardbarker" and first.published_at == "2023-12-24T23:34:39+00:00"
+    assert first.published_date == date(2023, 12, 24)
+
+
+def test_json_aliases_and_jsonl():
+    record = {"link": "https://example.com/a", "headline": "A", "text": "Body text.",
+              "authors": ["Ann Lee", "Bo Chan"], "date": "2023-10-05", "publisher": "Example"}
+    [a] = parse_bytes(json.dumps(record).encode(), "one.json").articles
+    assert (a.url, a.title, a.body, a.author, a.source) == (
+        "https://example.com/a", "A", "Body text.", "Ann Lee, Bo Chan", "Example")
+    lines = "\n".join(json.dumps({**record, "link": f"https://example.com/{i}"}) for i in range(3))
+    assert len(parse_bytes(lines.encode(), "many.jsonl").articles) == 3
+
+
+def test_markdown_with_front_matter():
+    text = ("---\nurl: https://example.com/md\nauthor: Ann Lee\ndate: 2023-10-05\n---\n"
+            "# Title\n\nBody.")
+    [a] = parse_bytes(text.encode(), "note.md").articles
+    assert a.title == "Title" and a.published_date == date(2023, 10, 5) and "Body." in a.body
+
+
+@pytest.mark.parametrize(("name", "text", "reason"), REJECTIONS)
+def test_each_rejection_names_the_file_and_the_reason(name, text, reason):
+    result = parse_bytes(text.encode(), name)
+    assert not result.articles
+    [rejection] = result.rejected
+    message = str(rejection)
+    assert message.startswith(f"{name}: ") and reason in message and "\n" not in message
+
+
+def test_undecodable_bytes():
+    [rejection] = parse_bytes(SEED.encode() + b"\xff\xfe", "latin.txt").rejected
+    assert "not valid UTF-8" in str(rejection) and "latin.txt" in str(rejection)
+
+
+def test_size_limit():
+    result = parse_bytes(SEED.encode(), "big.txt", Limits(max_article_bytes=1000))
+    assert "over the limit" in str(result.rejected[0])
+
+
+def test_bad_records_in_a_batch_do_not_stop_the_rest():
+    records = [{"url": "https://x.com/ok", "body": "Fine."}, {"body": "no url"},
+               {"url": "https://x.com/empty", "body": ""}, "not an object",
+               {"url": "https://x.com/ok", "body": "Duplicate URL."}]
+    result = parse_bytes(json.dumps(records).encode(), "batch.json")
+    assert [a.url for a in result.articles] == ["https://x.com/ok", "https://x.com/ok"]
+    origins = sorted(r.origin for r in result.rejected)
+    assert origins == ["batch.json[1]", "batch.json[2]", "batch.json[3]"]
+
+
+def test_duplicate_urls_across_files_are_rejected(tmp_path: Path):
+    (tmp_path / "a.txt").write_text(SEED)
+    (tmp_path / "b.txt").write_text(SEED)
+    result = parse_paths([tmp_path])
+    assert len(result.articles) == 1
+    assert "duplicate URL" in str(result.rejected[0])
+
+
+def test_missing_path(tmp_path: Path):
+    result = parse_paths([tmp_path / "nope.txt"])
+    assert "no such file" in str(result.rejected[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=3000), suffix=st.sampled_from([".txt", ".json", ".jsonl", ".md"]))
+def test_random_bytes_are_parsed_or_cleanly_rejected(data, suffix):
+    result = parse_bytes(data, f"fuzz{suffix}")
+    assert len(result.articles) + len(result.rejected) >= 1 or suffix == ".jsonl"
+    for rejection in result.rejected:
+        assert str(rejection).startswith("fuzz") and "\n" not in str(rejection)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cut=st.integers(0, len(SEED)), junk=st.text(max_size=20))
+def test_mangled_seed_files_are_parsed_or_cleanly_rejected(cut, junk):
+    result = parse_bytes((SEED[:cut] + junk + SEED[cut:]).encode(), "mangled.txt")
+    assert len(result.articles) + len(result.rejected) == 1
+
+
+def test_invalid_ipv6_host_is_a_clean_rejection():
+    # found by the fuzz test above: urlsplit raises ValueError on an unbalanced "["
+    [rejection] = parse_bytes(seed_with(URL="https://[broken/x").encode(), "v6.txt").rejected
+    assert "not an absolute http(s) URL" in str(rejection)

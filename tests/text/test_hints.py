@@ -1,0 +1,58 @@
+"""Publisher and date mentions in questions."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rag.text.hints import (
+    around,
+    clause_text,
+    mentioned_dates,
+    mentioned_sources,
+    source_clause_spans,
+    source_clauses,
+)
+
+SOURCES = ["The Verge", "TechCrunch", "FOX News - Entertainment", "Fortune", "The Age",
+           "The Independent - Life and Style", "Sporting News", "CBSSports.com"]
+
+
+def test_sources_are_found_as_whole_words_with_punctuation_variants():
+    q = ("Does the article from 'The Independent - Life and Style' agree with FOX News — "
+         "Entertainment and cbssports.com, unlike the Vergeish blog or the stage?")
+    assert mentioned_sources(q, SOURCES) == ["The Independent - Life and Style",
+                                             "FOX News - Entertainment", "CBSSports.com"]
+
+
+def test_no_sources():
+    assert mentioned_sources("What is the range of the ATACMS missiles?", SOURCES) == []
+
+
+def test_clauses_split_at_each_mention():
+    q = ("Does the Sporting News article suggest that Hill may not reach 2,000 yards, while "
+         "the CBSSports.com article claims he needs 153 yards per game?")
+    clauses = source_clauses(q, ["Sporting News", "CBSSports.com"])
+    assert clauses["Sporting News"].startswith("Does the Sporting News article suggest")
+    assert clauses["Sporting News"].endswith("while the")
+    assert clauses["CBSSports.com"].startswith("CBSSports.com article claims")
+
+
+def test_clause_spans_are_offsets_of_the_question_itself():
+    """A clause's pieces as character offsets (what a pooled clause vector reads), also when
+    lower-casing would move them ('İ' lower-cases to two characters) and when a source is
+    named twice."""
+    q = ("İİ Did Wired report a rise, as the BBC did, and did WIRED later call the BBC's "
+         "figures wrong?")
+    spans = source_clause_spans(q, ["Wired", "BBC"])
+    assert spans == {"Wired": [(0, q.index("BBC did")), (q.index("WIRED"), q.index("BBC's"))],
+                     "BBC": [(q.index("BBC did"), q.index("WIRED")), (q.index("BBC's"), len(q))]}
+    assert source_clauses(q, ["Wired", "BBC"]) == {
+        name: clause_text(q, pieces) for name, pieces in spans.items()}
+    assert clause_text(q, spans["BBC"]) == "BBC did, and did BBC's figures wrong?"
+
+
+def test_dates_in_several_spellings_and_impossible_ones_dropped():
+    q = ("published on October 2, 2023, then 28 October 2023, 2023-10-05, "
+         "and February 30, 2023")
+    assert mentioned_dates(q) == [date(2023, 10, 2), date(2023, 10, 28), date(2023, 10, 5)]
+    assert around(date(2023, 10, 2)) == (date(2023, 10, 1), date(2023, 10, 3))

@@ -182,9 +182,11 @@ def query(
             typer.echo(json.dumps(asdict(result), indent=2, ensure_ascii=False))
             return
         if not result.passages:
-            typer.echo("No passages found.")
-        typer.echo(f"Answer: {result.answer.text}\n" if result.answer
-                   else "Answer: not found in the indexed articles.\n")
+            typer.echo("Not found in the indexed articles.")
+        elif result.answer:
+            typer.echo(f"Answer: {result.answer.text}\n")
+        else:
+            typer.echo("No sentence answers this directly; closest passages:\n")
         for p in result.passages:
             who = f" — {p.author}" if p.author else ""
             typer.echo(f"[{p.rank}] {p.title}{who} ({p.source}, {p.published_date or 'n.d.'})")

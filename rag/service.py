@@ -25,7 +25,12 @@ from rag.index import Index, IndexLocation, IndexParams, open_index
 from rag.index.factory import rebuilding
 from rag.ingest.pipeline import IngestReport, Progress, ingest, save_after_commit
 from rag.ingest.sources import Limits, article_from_record, parse_paths
-from rag.retrieval.answer import SUPPORT_THRESHOLD, compose_answer, support
+from rag.retrieval.answer import (
+    ANSWER_PASSAGES,
+    SUPPORT_THRESHOLD,
+    compose_answer,
+    support,
+)
 from rag.retrieval.params import RetrievalParams
 from rag.retrieval.retriever import Mode, Retriever
 
@@ -221,15 +226,19 @@ class Service:
                 return Result(question, None, passages)
             similarity = (ranked.nearest if ranked.nearest is not None
                           else self.retriever.similarity(question, filters))
-            return Result(question, self.answer(question, passages, similarity), passages)
+            # whether to answer reads the top ANSWER_PASSAGES whatever k is
+            top = (passages if k >= ANSWER_PASSAGES else
+                   self.retriever.passages(question, ranked.ranking[:ANSWER_PASSAGES]))
+            return Result(question, self.answer(question, passages, top, similarity), passages)
         finally:
             self._slots.release()
 
-    def answer(self, question: str, passages: list[Passage],
+    def answer(self, question: str, passages: list[Passage], top: list[Passage],
                similarity: float) -> Answer | None:
-        """The cited extractive answer, or None when the index does not support one
-        (``similarity``: of the question and its nearest chunk within the filters)."""
-        score = support(question, passages, similarity, ignore=self.index.sources())
+        """The cited extractive answer from ``passages``, or None when the index does not
+        support one: ``top`` (the best passages, however many were asked for) and
+        ``similarity`` (of the question and its nearest chunk within the filters) decide."""
+        score = support(question, top, similarity, ignore=self.index.sources())
         return compose_answer(question, passages) if score >= SUPPORT_THRESHOLD else None
 
     def stats(self) -> dict:

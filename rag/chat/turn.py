@@ -21,6 +21,7 @@ from rag.retrieval.retriever import Mode
 
 NOT_FOUND = ("Not found in the indexed articles: none of them supports an answer to this "
              "question.")
+NO_DIRECT = "No sentence in the indexed articles answers this directly; the closest passages:"
 EXTRACTIVE_MODEL = "rag-extractive"
 LLM_MODEL = "rag-llm"
 _PIECE = re.compile(r"\S+\s*|\s+")
@@ -39,9 +40,8 @@ class Turnout:
     dropped: list[int] = field(default_factory=list)  # generated numbers with no passage
 
     def citations(self) -> list[dict]:
-        """The passages the reply may cite, numbered as in the text (``n`` = rank)."""
-        if not self.found:
-            return []
+        """The passages the reply may cite, numbered as in the text (``n`` = rank): with no
+        answer, the closest passages it lists."""
         cited = set(self.cited)
         return [{"n": p.rank, "url": p.url, "title": p.title, "author": p.author,
                  "published_date": p.published_date, "source": p.source,
@@ -69,6 +69,15 @@ def metadata_reply(passage: Passage, asks: tuple[str, ...]) -> str:
     if "source" in asks:
         facts.append(f"was published by {passage.source}")
     return f"The article “{passage.title}” [{passage.rank}] {and_list(facts)}."
+
+
+def closest(passages: list[Passage], shown: int = 3) -> str:
+    """The reply when no sentence answers: say so, and list the closest passages."""
+    if not passages:
+        return NOT_FOUND
+    listed = "; ".join(f"[{p.rank}] “{p.title}” ({p.source}, {p.published_date or 'n.d.'})"
+                       for p in passages[:shown])
+    return f"{NO_DIRECT} {listed}."
 
 
 def and_list(items: list[str]) -> str:
@@ -114,7 +123,7 @@ class Chat:
         """The reply in pieces. For the LLM, the request is made before this returns, so a
         server that cannot be reached fails here (as LlmUnavailable), not mid-stream."""
         if not turnout.found:
-            return iter([NOT_FOUND])
+            return iter([closest(turnout.passages)])
         if turnout.model == LLM_MODEL and self.llm is not None:
             messages = grounded_messages(turns, turnout.reading.question, turnout.passages)
             return self._filtered(self.llm.stream(messages), turnout)

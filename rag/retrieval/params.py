@@ -19,5 +19,7 @@ class RetrievalParams:
     clause_weight: float = 1.0  # weight of a named source's own clause of the question
     source_hints: bool = True  # search within each publisher the question names
     date_hints: bool = True  # and within each date it names
-    doc_decay: float = 0.65  # an article's n-th chunk ranks by its score x doc_decay ** n
+    # for a question that seems to need several articles (planner.multi_article), an
+    # article's n-th chunk ranks by its score x doc_decay ** n
+    doc_decay: float = 0.65
     max_per_doc: int = 0  # chunks one article may place before all others' (0 = no cap)

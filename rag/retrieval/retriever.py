@@ -2,8 +2,8 @@
 
 Hybrid mode fuses (reciprocal rank fusion) a dense ranking (FAISS or Milvus), a chunk BM25
 ranking and a sentence BM25 ranking of the whole index with the same rankings within each
-publisher, and each date, that the question names (planner.py); then it spreads the results
-over articles (fusion.py), since a multi-hop question needs evidence from several articles.
+publisher, and each date, that the question names (planner.py); then, for a question that
+seems to need several articles, it spreads the results over articles (fusion.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from rag.index.base import Index, Ranking
 from rag.retrieval.answer import best_sentence
 from rag.retrieval.fusion import diversify, rrf
 from rag.retrieval.params import RetrievalParams
-from rag.retrieval.planner import Search, Spans, plan
+from rag.retrieval.planner import Search, Spans, multi_article, plan
 
 Mode = Literal["hybrid", "dense", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "keyword")
@@ -135,7 +135,8 @@ class Retriever:
                 if p.sentence_weight:
                     rankings.append((sentences, s.weight * p.sentence_weight))
             ranked = rrf(rankings, p.rrf_k)[: p.depth]
-        if p.max_per_doc or p.doc_decay != 1:
+        if (p.max_per_doc or p.doc_decay != 1) and multi_article(question,
+                                                                 self.index.sources()):
             ranked = diversify(ranked, self.index.chunk_documents([i for i, _ in ranked]),
                                p.doc_decay, p.max_per_doc)
         return Ranked(ranked, nearest)

@@ -29,7 +29,9 @@ def test_atacms_question_end_to_end(seed_server):
     assert r.status_code == 200
     data = r.json()
     top = data["passages"][0]
-    assert "190 miles" in top["text"]
+    answer = data["answer"]["sentences"][0]  # the best sentence first, citing its passage
+    assert "190 miles" in answer["text"]
+    assert all(answer["text"] in data["passages"][n - 1]["text"] for n in answer["citations"])
     assert top["url"] == SEED_URL
     assert "Michael Birnbaum" in top["author"]
     assert top["rank"] == 1 and top["published_date"] == "2024-11-26"

@@ -1,29 +1,39 @@
 # Two commands do everything on a fresh clone:
-#   make run    create the environment, build index/ from seeds/, serve the API on localhost
-#   make test   create the environment if needed and run the whole test suite
+#   make run    install the core, build index/ from seeds/, serve the API on localhost
+#   make test   install everything, lint, type-check, run the whole test suite (CI runs it)
+# and for every change:
+#   make check  lint, types, the layers contract and the fast tests (about a minute)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INDEX ?= index
+# versions this project is tested with (constraints.txt); torch is the CPU build pip finds
+# locally: an unpinned torch pulls a multi-GB CUDA build
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install browser index lint clean
+.PHONY: run test check lint install install-all browser index docs clean
 
-$(BIN)/rag: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# the CPU build of torch that pip finds locally; an unpinned torch pulls CUDA (GBs)
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(BIN)/rag
 
-install: $(BIN)/rag
+$(VENV)/.core: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) torch==2.13.0
+	$(PIP) -e .
+	touch $@
 
-# Debian's Chromium for the web page's browser test (Playwright drives it; no browser download)
+$(VENV)/.all: $(VENV)/.core
+	$(PIP) -e '.[test]'
+	touch $@
+
+install: $(VENV)/.core
+install-all: $(VENV)/.all
+
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser test"; \
+	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 index: install
@@ -32,12 +42,22 @@ index: install
 run: index
 	$(BIN)/rag serve --index $(INDEX)
 
-test: install browser
-	$(BIN)/ruff check rag tests eval
+lint: install-all
+	$(BIN)/ruff check rag tests eval benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+check: lint
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test: lint browser
 	$(BIN)/python -m pytest
 
-lint: install
-	$(BIN)/ruff check rag tests eval
+# regenerate docs/configuration.md and docs/benchmarks.md (tests fail when they are stale)
+docs: install-all
+	$(BIN)/python -m rag.core.config > docs/configuration.md
+	$(BIN)/python -m rag.core.config --readme README.md
+	$(BIN)/python benchmarks/report.py > docs/benchmarks.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache

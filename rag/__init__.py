@@ -1,3 +1,3 @@
 """Cited retrieval and question answering over news articles."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -144,7 +144,8 @@ def ingest(
 def query(
     question: Annotated[str, typer.Argument(metavar="QUESTION", show_default=False,
                                             help="A natural-language question.")],
-    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Passages to return.")] = 5,
+    k: Annotated[int, typer.Option("-k", min=1, max=50, metavar="N",
+                                   help="Passages to return.")] = 5,
     mode: ModeOpt = ModeChoice.hybrid,
     author: Annotated[list[str] | None, typer.Option(
         metavar="NAME", help="Only articles by this author (repeatable).")] = None,
@@ -256,7 +257,8 @@ def evaluate(
         metavar="GOLD", show_default=False,
         help="MultiHop-RAG queries.json or a gold JSONL file.")],
     index: IndexOpt = None,
-    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Cut-off for recall.")] = 10,
+    k: Annotated[int, typer.Option("-k", min=1, max=50, metavar="N",
+                                   help="Cut-off for recall.")] = 10,
     mode: ModeOpt = ModeChoice.hybrid,
     out: Annotated[Path | None, typer.Option(
         metavar="DIR", help="Write report.json and report.png here.")] = None,

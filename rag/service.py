@@ -20,6 +20,7 @@ from rag.chat.turn import Chat
 from rag.core.config import Settings
 from rag.core.documents import Answer, Article, Filters, Passage, Result
 from rag.core.errors import Busy, InvalidRequest, RejectedInput
+from rag.core.extras import need
 from rag.embedding import Embedder, make_embedder
 from rag.index import Index, IndexLocation, IndexParams, open_index
 from rag.index.factory import rebuilding
@@ -137,6 +138,7 @@ class Service:
         if ray is None:
             return self.ingest_articles(parsed.articles, parsed.rejected, prune=prune,
                                         progress=progress)
+        need("ray", "ray", "rag ingest --ray")
         from rag.ingest.ray import EmbedderSpec, ingest_with_ray
 
         s = self.settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -64,6 +65,19 @@ def seed_index(tmp_path_factory, real_embedder) -> Path:
     return index_dir
 
 
+@pytest.fixture(scope="session")
+def news_index(seed_index, tmp_path_factory, real_embedder) -> Path:
+    """The seed article plus the first 25 dev articles (several sources, authors and dates)."""
+    index = tmp_path_factory.mktemp("news") / "index"
+    shutil.copytree(seed_index, index)
+    svc = open_service(index, real_embedder)
+    records = json.loads((DEV / "corpus.json").read_text())[:25]
+    items = svc.add_records(records)
+    assert all(i["status"] == "added" for i in items), items
+    svc.index.close()
+    return index
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -72,14 +86,15 @@ def free_port() -> int:
 
 def start_server(index_dir: Path, env: dict[str, str] | None = None,
                  timeout: float = 120, logs: Path | None = None,
-                 port: int | None = None) -> tuple[subprocess.Popen, str]:
+                 port: int | None = None,
+                 extra_args: tuple[str, ...] | list[str] = ()) -> tuple[subprocess.Popen, str]:
     """``rag serve`` in a subprocess (on ``port``, else a free one); its log goes to a file in
     ``logs`` (default: beside the index)."""
     port = port or free_port()
     log = (logs or index_dir.parent) / f"server-{port}.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [*RAG, "serve", "--index", str(index_dir), "--port", str(port)],
+            [*RAG, "serve", "--index", str(index_dir), "--port", str(port), *extra_args],
             cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
@@ -118,9 +133,10 @@ def fake_llm(log: Path) -> Iterator[str]:
 
 
 @contextmanager
-def serving(index_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+def serving(index_dir: Path, env: dict[str, str] | None = None,
+            extra_args: tuple[str, ...] | list[str] = ()) -> Iterator[str]:
     """A real uvicorn server (subprocess) for the block; yields its base URL."""
-    proc, base = start_server(index_dir, env)
+    proc, base = start_server(index_dir, env, extra_args=extra_args)
     try:
         yield base
     finally:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from rag.chat.conversation import Turn
 from rag.core.documents import Passage
 from rag.core.errors import RagError
+from rag.core.extras import need
 
 SYSTEM_PROMPT = (
     "You answer questions about news articles using only the numbered passages given with "
@@ -95,4 +96,5 @@ def llm_from(base_url: str, model: str = "", api_key: str = "",
     """The generation server at ``base_url``, or None (extractive replies)."""
     if not base_url:
         return None
+    need("openai", "llm", "RAG_LLM_BASE_URL (generated replies)")
     return Llm(base_url, model or "default", api_key, timeout)

@@ -13,11 +13,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from rag.core.errors import RagError
+from rag.core.extras import need
 from rag.index.base import Index, IndexParams
 
 Backend = Literal["embedded", "milvus"]
-MILVUS_EXTRA = "pip install 'rag-cited[milvus]'"
 
 
 @dataclass(frozen=True)
@@ -40,10 +39,9 @@ class IndexLocation:
 
 
 def _milvus():
-    try:
-        from rag.index import milvus
-    except ImportError as exc:
-        raise RagError(f"the Milvus backend needs its extra: {MILVUS_EXTRA} ({exc})") from None
+    need("pymilvus", "milvus", "RAG_BACKEND=milvus")
+    from rag.index import milvus
+
     return milvus
 
 

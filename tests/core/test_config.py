@@ -34,7 +34,25 @@ def test_bad_values_are_refused(monkeypatch):
         Settings()
 
 
-def test_every_setting_is_in_the_readme():
-    readme = (ROOT / "README.md").read_text()
+def test_docs_configuration_is_generated_from_the_settings():
+    from rag.core.config import markdown
+
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert page == markdown(), "docs/configuration.md is stale: run `make docs`"
     for name in Settings.model_fields:
-        assert f"`RAG_{name.upper()}`" in readme, name
+        assert f"`RAG_{name.upper()}`" in page, name
+
+
+def test_the_readme_settings_table_comes_from_the_same_source():
+    from rag.core.config import COMMON, settings_table
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- settings:start -->")[1].split("<!-- settings:end -->")[0]
+    assert block.strip() == settings_table(COMMON), "README settings are stale: run make docs"
+
+
+def test_a_misspelt_variable_is_named():
+    from rag.core.config import unknown_variables
+
+    env = {"RAG_INDEX_DIR": "x", "RAG_INDX_DIR": "y", "RAG_api_keys": "k", "HOME": "/root"}
+    assert unknown_variables(env) == ["RAG_INDX_DIR"]

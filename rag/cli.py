@@ -251,6 +251,22 @@ def serve(
     _run(run)
 
 
+@app.command()
+def mcp(index: IndexOpt = None) -> None:
+    """Serve the MCP tools (search, fetch) over stdio, for an agent that starts this command."""
+
+    def run() -> None:
+        from rag.server.mcp import build
+        from rag.service import Service
+
+        _quiet_libraries()
+        svc = Service.open(settings(index_dir=index), serving=True)
+        svc.retriever.embed_query("warm up")  # load the model before the first call
+        build(lambda: svc).run("stdio")
+
+    _run(run)
+
+
 @app.command(name="eval")
 def evaluate(
     gold: Annotated[Path, typer.Argument(

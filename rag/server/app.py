@@ -27,6 +27,8 @@ from rag.core.config import Settings
 from rag.server.access import RequestIds
 from rag.server.deadline import Deadline
 from rag.server.errors import install_error_handlers
+from rag.server.mcp import McpEdge, McpPath
+from rag.server.mcp import build as build_mcp
 from rag.server.routes import query as query_routes
 from rag.server.routes import service as service_routes
 from rag.server.routes.chat import chat_router
@@ -44,6 +46,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     """App factory. Pass ``service`` to serve an already opened index (tests, embedding)."""
     settings = settings or Settings()
 
+    mcp = build_mcp(lambda: app.state.service)
+    mcp_app = mcp.streamable_http_app(streamable_http_path="/", stateless_http=True,
+                                      json_response=True, host=settings.host)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = app.state.service = service or Service.open(settings, serving=True)
@@ -56,7 +62,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         gc.collect()
         gc.freeze()
         banner(settings, svc)
-        yield
+        async with mcp.session_manager.run():
+            yield
         gc.unfreeze()
         svc.close()
 
@@ -79,6 +86,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.include_router(chat_router())
     app.include_router(service_routes.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
+    app.mount("/mcp", McpEdge(mcp_app, settings.keys,
+                              protect=settings.protect_reads and bool(settings.keys())))
+    app.add_middleware(McpPath)
     install_docs(app)
 
     @app.get("/", include_in_schema=False)
@@ -133,7 +143,7 @@ def banner(settings: Settings, svc: Service) -> None:
     base = f"http://{host}:{settings.port}"
     log.info("serving %d articles from %s", svc.counts()["documents"], svc.index.location)
     for what, url in (("chat page", f"{base}/"), ("API docs", f"{base}/docs"),
-                      ("OpenAI base_url", f"{base}/v1")):
+                      ("OpenAI base_url", f"{base}/v1"), ("MCP endpoint", f"{base}/mcp")):
         log.info("%-16s %s", what, url)
 
 

@@ -21,7 +21,6 @@ from conftest import (
     DEV,
     SEED_URL,
     fake_llm,
-    open_service,
     serving,
     serving_copy,
 )
@@ -34,23 +33,10 @@ def dev_articles(n: int = 25) -> list[dict]:
     return json.loads((DEV / "corpus.json").read_text())[:n]
 
 
-@pytest.fixture(scope="module")
-def chat_index(seed_index, tmp_path_factory, real_embedder) -> Path:
-    import shutil
-
-    index = tmp_path_factory.mktemp("chat") / "index"
-    shutil.copytree(seed_index, index)
-    svc = open_service(index, real_embedder)
-    items = svc.add_records(dev_articles())
-    assert all(i["status"] == "added" for i in items), items
-    svc.index.close()
-    return index
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
-def server(request, chat_index, tmp_path_factory) -> Iterator[str]:
+def server(request, news_index, tmp_path_factory) -> Iterator[str]:
     """The extractive chat on each backend (the index copied into Milvus Lite for milvus)."""
-    with serving_copy(request.param, chat_index, tmp_path_factory, "chat") as (base, _):
+    with serving_copy(request.param, news_index, tmp_path_factory, "chat") as (base, _):
         yield base
 
 
@@ -130,16 +116,19 @@ def test_a_follow_up_uses_the_earlier_turn(server):
                    for x in extra(alone)["citations"])
 
 
-def test_unanswerable_question_says_not_found(server):
+def test_unanswerable_question_says_so_and_lists_the_closest_passages(server):
     for stream in (False, True):
         r = httpx.post(f"{server}/v1/chat/completions", timeout=120, json={
             "stream": stream, "messages": [
                 {"role": "user", "content": "Who won the 1954 Tour de France cycling race?"}]})
         assert r.status_code == 200
         text = r.text if stream else r.json()["choices"][0]["message"]["content"]
-        assert "Not found in the indexed articles" in text
+        assert "No sentence in the indexed articles answers this directly" in text
+        assert "Not found" not in text  # passages were found: the closest are listed
         if not stream:
-            assert r.json()["citations"] == [] and r.json()["rag"]["found"] is False
+            citations = r.json()["citations"]
+            assert citations and not any(c["cited"] for c in citations)
+            assert r.json()["rag"]["found"] is False
 
 
 def test_filters_travel_in_extra_body(server):
@@ -187,12 +176,12 @@ def test_content_parts_are_read_as_text(server):
 # --- generation by an OpenAI-compatible server (the stand-in) -------------------------------
 
 @pytest.fixture(scope="module")
-def llm_server(chat_index, tmp_path_factory) -> Iterator[tuple[str, Path]]:
+def llm_server(news_index, tmp_path_factory) -> Iterator[tuple[str, Path]]:
     import shutil
 
     work = tmp_path_factory.mktemp("llm")
     index = work / "index"
-    shutil.copytree(chat_index, index)
+    shutil.copytree(news_index, index)
     log = work / "fake-llm.jsonl"
     log.touch()
     with fake_llm(log) as llm, serving(index, env={"RAG_LLM_BASE_URL": llm,
@@ -231,7 +220,7 @@ def test_no_support_means_no_llm_call(llm_server):
     before = len(log.read_text().splitlines())
     r = client(base).chat.completions.create(model="rag-llm", messages=[
         {"role": "user", "content": "Who won the 1954 Tour de France cycling race?"}])
-    assert "Not found in the indexed articles" in r.choices[0].message.content
+    assert "answers this directly" in r.choices[0].message.content
     assert len(log.read_text().splitlines()) == before
 
 

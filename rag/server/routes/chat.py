@@ -1,8 +1,11 @@
 """OpenAI-compatible HTTP edge: ``GET /v1/models`` and ``POST /v1/chat/completions``.
 
 The reply text carries ``[n]`` markers; the citations travel in an extra ``citations`` field
-(non-streaming) or in a last event before ``data: [DONE]`` (streaming), so they survive the
-OpenAI protocol. Errors keep this service's one error shape.
+(non-streaming) or in a last chunk before ``data: [DONE]`` (streaming), so they survive the
+OpenAI protocol; chat frontends also get them in the form they show (rag/chat/sources.py).
+A frontend's own task prompts (titles, tags, follow-ups) are answered without retrieving
+(rag/chat/tasks.py). ``usage`` counts tokens with the embedding model's tokenizer. Errors
+keep this service's one error shape.
 """
 
 from __future__ import annotations
@@ -11,124 +14,22 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from rag.chat.conversation import Turn
-from rag.chat.turn import Chat, Turnout
+from rag.chat.sources import markdown_sources, source_events, source_item
+from rag.chat.tasks import task_reply
+from rag.chat.turn import Chat
 from rag.core.errors import InvalidRequest, RagError
+from rag.server.chat_schemas import ChatCompletion, ChatRequest, ModelList, RagOptions
 from rag.server.deadline import deadline_of
 from rag.server.deps import Reader
-from rag.server.schemas import NOT_ONLY_SPACE, ErrorResponse, JsonInt, QueryFilters
-
-
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    type: StrictStr
-    text: StrictStr | None = None
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")  # name, tool_calls, ... are accepted and ignored
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: StrictStr | list[ContentPart] | None = None
-
-    def text(self) -> str:
-        if isinstance(self.content, list):
-            return "\n".join(p.text for p in self.content if p.type == "text" and p.text)
-        return self.content or ""
-
-
-class RagOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    k: JsonInt = Field(5, ge=1, le=20, description="Passages to retrieve and cite.")
-    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
-    filters: QueryFilters | None = None
-
-
-# at least one user message with text: the question (the last such message)
-USER_TEXT: dict[str, Any] = {"type": "object", "required": ["role", "content"], "properties": {
-    "role": {"const": "user"}, "content": {"type": "string", "pattern": NOT_ONLY_SPACE}}}
-
-
-class ChatRequest(BaseModel):
-    # OpenAI clients send many optional fields (temperature, max_tokens, user, ...): accepted
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "model": "rag-extractive", "stream": False,
-        "messages": [{"role": "user", "content": "What range do the ATACMS missiles have?"}],
-        "rag": {"k": 5, "filters": {"sources": ["washingtonpost.com"]}}}]})
-
-    model: StrictStr = Field("rag-extractive", description="A model from GET /v1/models; "
-                             "another name gets the default model.")
-    messages: list[ChatMessage] = Field(
-        min_length=1, max_length=200, json_schema_extra={"contains": USER_TEXT},
-        description="The conversation; its last user message with text is the question.")
-    stream: StrictBool = False
-    rag: RagOptions | None = Field(None, description="Retrieval options (an extension; the "
-                                   "openai client sends it with extra_body).")
-
-
-class Citation(BaseModel):
-    n: int
-    url: str
-    title: str
-    author: str | None
-    published_date: str | None
-    source: str
-    document_id: str
-    chunk_id: str
-    text: str
-    char_start: int
-    char_end: int
-    highlight: dict[str, Any] | None
-    cited: bool
-
-
-class ReplyMessage(BaseModel):
-    role: Literal["assistant"]
-    content: str
-
-
-class Choice(BaseModel):
-    index: int
-    message: ReplyMessage
-    finish_reason: str
-    logprobs: None = None
-
-
-class RagSummary(BaseModel):
-    question: str
-    search: str
-    follow_up: bool
-    found: bool
-    generator: Literal["extractive", "llm"]
-    dropped_citations: list[int]
-
-
-class ChatCompletion(BaseModel):
-    id: str
-    object: Literal["chat.completion"]
-    created: int
-    model: str
-    choices: list[Choice]
-    citations: list[Citation]
-    rag: RagSummary
-
-
-class ModelCard(BaseModel):
-    id: str
-    object: Literal["model"]
-    created: int
-    owned_by: str
-
-
-class ModelList(BaseModel):
-    object: Literal["list"]
-    data: list[ModelCard]
+from rag.server.schemas import NOT_ONLY_SPACE, ErrorResponse
 
 
 def turns_of(body: ChatRequest, max_chars: int) -> list[Turn]:
@@ -145,30 +46,71 @@ def turns_of(body: ChatRequest, max_chars: int) -> list[Turn]:
     return turns[:last + 1]
 
 
+@dataclass
+class Reply:
+    """A reply in the making: its pieces, and what they cite (known once they are read)."""
+
+    pieces: Iterator[str]
+    model: str
+    citations: Callable[[], list[dict[str, Any]]]
+    summary: Callable[[], dict[str, Any]]
+
+
+def reply_for(chat: Chat, turns: list[Turn], body: ChatRequest, request: Request) -> Reply:
+    task = task_reply(turns[-1].content)
+    model = chat.model_for(body.model)
+    if task is not None:  # the frontend's own prompt: no retrieval, nothing cited
+        summary = {"question": turns[-1].content, "search": "", "follow_up": False,
+                   "found": False, "generator": "frontend-task", "dropped_citations": []}
+        return Reply(iter([task]), model, list, lambda: summary)
+    options = body.rag or RagOptions()
+    filters = options.filters.to_domain() if options.filters else None
+    turnout = chat.prepare(turns, body.model, k=options.k, filters=filters, mode=options.mode,
+                           deadline=deadline_of(request))
+    pieces = chat.stream(turns, turnout)  # an unreachable LLM fails here, as a 502
+    return Reply(pieces, turnout.model, turnout.citations, turnout.summary)
+
+
 def sse(payload: dict | str) -> str:
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
     return f"data: {data}\n\n"
 
 
-def event_stream(pieces: Iterator[str], turnout: Turnout, head: dict) -> Iterator[str]:
-    def chunk(delta: dict, finish: str | None) -> dict:
-        return {**head, "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
-                             "logprobs": None}]}
+def event_stream(reply: Reply, head: dict, sources: str,
+                 usage: Callable[[str], dict[str, int]] | None) -> Iterator[str]:
+    """The SSE stream: a role chunk, Open WebUI's source events (``sources`` = events), the
+    content, a stop chunk, then one chunk with empty ``choices`` that carries the citations
+    (and ``usage`` when the client asked for it), then ``[DONE]``."""
+    def chunk(delta: dict | None, finish: str | None = None, **extra: Any) -> dict:
+        choices = [] if delta is None else [{"index": 0, "delta": delta,
+                                             "finish_reason": finish, "logprobs": None}]
+        return {**head, "object": "chat.completion.chunk", "choices": choices, **extra}
 
-    yield sse(chunk({"role": "assistant", "content": ""}, None))
+    yield sse(chunk({"role": "assistant", "content": ""}))
+    text = ""
     try:
-        for piece in pieces:
-            yield sse(chunk({"content": piece}, None))
+        if sources == "events":  # before the answer text: Open WebUI lists them as sources
+            for event in source_events(reply.citations()):
+                yield sse(chunk(None, **event))
+        for piece in reply.pieces:
+            text += piece
+            yield sse(chunk({"content": piece}))
     except RagError as exc:  # the generation server failed mid-answer: the response has
         # started (200), so the error travels as OpenAI sends one in a stream: an event with
         # the error shape (the openai client raises it), then the end of the stream
         yield sse({"error": {"code": exc.code, "message": str(exc)}})
         yield sse("[DONE]")
         return
+    if sources == "markdown":
+        listed = markdown_sources(reply.citations())
+        text += listed
+        if listed:
+            yield sse(chunk({"content": listed}))
     yield sse(chunk({}, "stop"))
-    yield sse({**head, "object": "chat.completion.chunk", "choices": [],
-               "citations": turnout.citations(), "rag": turnout.summary()})
+    last = chunk(None, citations=reply.citations(), rag=reply.summary())
+    if usage is not None:  # OpenAI's stream_options.include_usage: on the last chunk
+        last["usage"] = usage(text)
+    yield sse(last)
     yield sse("[DONE]")
 
 
@@ -194,23 +136,36 @@ def chat_router() -> APIRouter:
                                   "description": "The generation server failed"}})
     def completions(body: ChatRequest, chat: ChatDep, request: Request):
         """The last user message is the question (earlier turns resolve follow-ups)."""
-        turns = turns_of(body, request.app.state.settings.max_question_chars)
-        options = body.rag or RagOptions()
-        filters = options.filters.to_domain() if options.filters else None
-        turnout = chat.prepare(turns, body.model, k=options.k, filters=filters,
-                               mode=options.mode,
-                               deadline=deadline_of(request))
-        pieces = chat.stream(turns, turnout)  # an unreachable LLM fails here, as a 502
+        settings = request.app.state.settings
+        turns = turns_of(body, settings.max_question_chars)
+        sources = (body.rag.sources if body.rag and body.rag.sources else
+                   settings.chat_sources)
+        reply = reply_for(chat, turns, body, request)
+        count = request.app.state.service.embedder.count_tokens
+        prompt_tokens = sum(count([t.content for t in turns]))
+
+        def usage(text: str) -> dict[str, int]:
+            completion = sum(count([text])) if text else 0
+            return {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+                    "total_tokens": prompt_tokens + completion}
+
         head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
-                "model": turnout.model}
+                "model": reply.model}
         if body.stream:
-            return StreamingResponse(event_stream(pieces, turnout, head),
+            wants_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return StreamingResponse(event_stream(reply, head, sources,
+                                                  usage if wants_usage else None),
                                      media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
-        content = "".join(pieces)  # a failing LLM raises LlmUnavailable: 502
+        content = "".join(reply.pieces)  # a failing LLM raises LlmUnavailable: 502
+        citations = reply.citations()
+        if sources == "markdown":
+            content += markdown_sources(citations)
         return {**head, "object": "chat.completion",
                 "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                              "message": {"role": "assistant", "content": content}}],
-                "citations": turnout.citations(), "rag": turnout.summary()}
+                "citations": citations, "rag": reply.summary(), "usage": usage(content),
+                **({"sources": [source_item(c) for c in citations]}
+                   if sources == "events" else {})}
 
     return router

@@ -20,7 +20,7 @@ from rag.evaluation import evaluate as ev
 from rag.retrieval.params import RetrievalParams
 from rag.service import Service
 
-COLS = ["hits@4", "hits@10", "mrr@10", "map@10", "url_recall@10", "all_evidence@10", "answered"]
+COLS = ["hits@1", "hits@4", "hits@10", "mrr@10", "map@10", "all_evidence@10", "answered"]
 
 
 def main() -> None:
@@ -41,10 +41,10 @@ def main() -> None:
         params = RetrievalParams(**{k: _value(RetrievalParams, k, v) for k, v in overrides.items()})
         svc = Service(base.index, base.embedder, base.settings, params)
         report = ev.run(lambda q, n, s=svc, m=mode: s.ask(q, k=n, mode=m), gold)
-        o = report["overall"]
+        o, refused = report["overall"], report["null"]["abstention"]  # None: no null questions
         print(f"{variant:<40}" + "".join(f"{o[c]:>17.4f}" for c in COLS)
-              + f"{report['null']['abstention']:>12.3f}{report['latency_ms']['p50']:>9.1f}",
-              flush=True)
+              + (f"{refused:>12.3f}" if refused is not None else f"{'n/a':>12}")
+              + f"{report['latency_ms']['p50']:>9.1f}", flush=True)
         if args.json:
             with args.json.open("a") as fh:
                 fh.write(json.dumps({"variant": variant, "index": str(args.index),

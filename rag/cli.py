@@ -271,39 +271,64 @@ def mcp(index: IndexOpt = None) -> None:
 def evaluate(
     gold: Annotated[Path, typer.Argument(
         metavar="GOLD", show_default=False,
-        help="MultiHop-RAG queries.json or a gold JSONL file.")],
+        help="MultiHop-RAG queries.json, a gold or Ragas JSONL file, or a BEIR folder.")],
     index: IndexOpt = None,
+    url: Annotated[str | None, typer.Option(
+        "--url", metavar="URL", help="Score a running server (http://HOST:PORT) through its "
+        "POST /query instead of an index here.")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        "--api-key", metavar="KEY", help="With --url: the server's API key (sent as "
+        "Authorization: Bearer KEY).")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=50, metavar="N",
                                    help="Cut-off for recall.")] = 10,
     mode: ModeOpt = ModeChoice.hybrid,
     out: Annotated[Path | None, typer.Option(
-        metavar="DIR", help="Write report.json and report.png here.")] = None,
+        metavar="DIR", help="Write report.json, report.png and report.html here (needs the "
+        "`eval` extra).")] = None,
     limit: Annotated[int | None, typer.Option(
         metavar="N", help="Only the first N questions.")] = None,
 ) -> None:
-    """Run every gold question through the retriever; print the metrics table."""
+    """Run every gold question through the retriever (here, or a server's with --url); print
+    the metrics table."""
 
     def run() -> None:
         from tqdm import tqdm
 
         from rag.evaluation import evaluate as ev
-        from rag.service import Service
+        from rag.evaluation import formats, remote
+        from rag.evaluation import report as report_files
 
-        questions = ev.load_gold(gold)[:limit]
-        _quiet_libraries()
-        svc = Service.open(settings(index_dir=index))
-        svc.retriever.embed_query("warm up")  # load the model before the clock starts
+        if url is not None and index is not None:
+            fail("give --index or --url, not both")
+        if api_key is not None and url is None:
+            fail("--api-key goes with --url")
+        gold_set = formats.load(gold)
+        questions = gold_set.questions[:limit]
+        if url is not None:
+            ask = remote.asker(url, api_key, mode=mode.value)
+            # also checks the server answers (and takes the key) before the first question
+            about = {"url": remote.base_url(url), **remote.server_stats(url, api_key)}
+            max_depth: int | None = remote.MAX_K
+        else:
+            from rag.service import Service
+
+            _quiet_libraries()
+            svc = Service.open(settings(index_dir=index))
+            svc.retriever.embed_query("warm up")  # load the model before the clock starts
+
+            def ask(question: str, n: int) -> Any:
+                return svc.ask(question, k=n, mode=mode.value)
+
+            about, max_depth = svc.stats(), None
         with tqdm(total=len(questions), desc="questions", unit="q", file=sys.stderr,
                   disable=None) as bar:
-            report = ev.run(lambda q, n: svc.ask(q, k=n, mode=mode.value), questions, k=k,
-                            progress=bar.update)
-        report["settings"] = {"gold": str(gold), "mode": mode.value, "k": k, **svc.stats()}
+            report = ev.run(ask, questions, k=k, progress=bar.update, max_depth=max_depth)
+        report["settings"] = {"gold": str(gold), "format": gold_set.format, "mode": mode.value,
+                              "k": k, **about}
         typer.echo(ev.table(report))
         if out:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-            ev.plot(report, out / "report.png")
-            typer.echo(f"wrote {out / 'report.json'} and {out / 'report.png'}")
+            for path in report_files.write(report, out):
+                typer.echo(f"wrote {path}")
 
     _run(run)
 

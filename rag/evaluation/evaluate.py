@@ -1,184 +1,198 @@
-"""Gold question sets -> the same retriever the API uses -> metrics, report, table and plot.
+"""Gold questions -> the retriever the API uses (in process or over HTTP) -> the metrics.
 
-Reads MultiHop-RAG's ``queries.json`` (``query``, ``answer``, ``question_type``,
-``evidence_list[{url, fact}]``) and a simple JSONL gold format
-(``{"question", "answer", "evidence": [{"url", "text"}]}``, optional ``type``/``id``).
+``run`` asks every question once, through any ``ask(question, k)`` whose result has
+``.passages`` (``.text``, ``.url``) and ``.answer`` (``.text``) or None: ``Service.ask`` in
+process, or ``rag.evaluation.remote.asker`` for a running server. Every metric at every cut-off
+comes from that one ranked list of ``depth`` passages: at least ``CURVE_K``, and ``DOC_DEPTH``
+when documents are judged (BEIR's Recall@100), less where the asker cannot give so many (a
+server: ``remote.MAX_K``), and Recall@100 is then n/a.
+
+Each question is scored by what its gold holds (``rag.evaluation.gold``):
+
+- facts: MultiHop-RAG's Hits@K, MRR@10, MAP@10 (``metrics.paper_scores``) and hits at every
+  k <= ``CURVE_K``;
+- URLs: evidence-URL recall, all-evidence, and article@1 (the rank-1 passage's URL is a gold
+  URL);
+- judged documents: BEIR's nDCG@10, Recall@10, Recall@100, MAP@10, MRR@10 over documents, a
+  document ranking where its best passage does (``ranking``); a passage's document is its
+  BEIR id (``rag.ingest.sources.beir_id`` of its URL), else its URL;
+- a gold answer: exact match and token F1 of the answer's best sentence, and gold-in-answer
+  (``answers``).
+
+A metric averages over the questions it applies to; where it applies to none it is None (n/a).
+Null questions are scored only by abstention. ``table``, ``plot``, ``load_gold`` and
+``GoldQuestion`` are re-exported from the modules that hold them.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from rag.core.errors import RagError
+from rag.evaluation.answers import best_sentence_scores, gold_in_answer
+from rag.evaluation.formats import load_gold
+from rag.evaluation.gold import GoldQuestion
 from rag.evaluation.metrics import all_evidence, hit_at, mean, paper_scores, percentile, url_recall
+from rag.evaluation.plots import plot
+from rag.evaluation.ranking import documents, map_at, mrr_at, ndcg_at, recall_at
+from rag.evaluation.table import table
+from rag.ingest.sources import beir_id
+
+__all__ = ["CURVE_K", "DOC_DEPTH", "Ask", "GoldQuestion", "depth_for", "load_gold", "plot",
+           "run", "score", "summarise", "table"]
 
 CURVE_K = 20  # metrics are computed for every k in 1..CURVE_K from one ranked list
-
-
-@dataclass(frozen=True)
-class GoldQuestion:
-    id: str
-    question: str
-    answer: str
-    qtype: str
-    facts: list[str] = field(default_factory=list)
-    urls: list[str] = field(default_factory=list)
-
-    @property
-    def is_null(self) -> bool:
-        return not self.facts and not self.urls
-
-
-def load_gold(path: Path) -> list[GoldQuestion]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RagError(f"{path}: cannot read gold set ({exc})") from None
-    try:
-        if Path(path).suffix.lower() in (".jsonl", ".ndjson"):
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            records = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RagError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
-    if not isinstance(records, list) or not records:
-        raise RagError(f"{path}: expected a non-empty list of questions")
-    out = []
-    for i, r in enumerate(records):
-        if not isinstance(r, dict) or not isinstance(r.get("query", r.get("question")), str):
-            raise RagError(f"{path}: question {i} has no 'question' (or 'query') text")
-        evidence = r.get("evidence_list", r.get("evidence")) or []
-        facts = [e.get("fact", e.get("text")) for e in evidence if e.get("fact", e.get("text"))]
-        out.append(GoldQuestion(
-            id=str(r.get("id", i)), question=str(r.get("query", r.get("question"))),
-            answer=str(r.get("answer") or ""),
-            qtype=r.get("question_type", r.get("type")) or ("null_query" if not evidence
-                                                            else "question"),
-            facts=facts, urls=[e["url"] for e in evidence if e.get("url")]))
-    return out
-
+DOC_DEPTH = 100  # passages asked for when documents are judged (BEIR's Recall@100)
+WORST = 10  # questions the report shows in full
+SHOWN_PASSAGES = 3  # of each of those, with at most SHOWN_CHARS characters of each text
+SHOWN_CHARS = 300
 
 Ask = Callable[[str, int], Any]  # (question, k) -> Result with .passages and .answer
 
+# report key -> (row key, index into that row value when it is a curve)
+ROW_METRICS: tuple[tuple[str, str, int | None], ...] = (
+    ("hits@1", "hits1", None), ("hits@3", "hits3", None), ("hits@4", "hits4", None),
+    ("hits@10", "hits10", None), ("mrr@10", "mrr10", None), ("map@10", "map10", None),
+    ("article@1", "article1", None), ("url_recall@4", "recall_curve", 3),
+    ("url_recall@10", "recall_curve", 9), ("all_evidence@10", "all_curve", 9),
+    ("doc_ndcg@10", "ndcg10", None), ("doc_recall@10", "doc_recall10", None),
+    ("doc_recall@100", "doc_recall100", None), ("doc_map@10", "doc_map10", None),
+    ("doc_mrr@10", "doc_mrr10", None),
+    ("exact_match", "exact_match", None), ("f1", "f1", None),
+    ("gold_in_answer", "answer_has_gold", None),
+)
+CURVES = (("hits", "hit_curve"), ("url_recall", "recall_curve"), ("all_evidence", "all_curve"),
+          ("doc_ndcg", "ndcg_curve"), ("doc_recall", "doc_recall_curve"))
+# the figure a question is ranked by in the report's worst list: the first it has
+PRIMARY = (("doc_ndcg@10", "ndcg10"), ("mrr@10", "mrr10"), ("article@1", "article1"),
+           ("f1", "f1"))
+
+
+def depth_for(gold: list[GoldQuestion], k: int, max_depth: int | None = None) -> int:
+    """Passages to ask for: ``max(k, CURVE_K)``, ``DOC_DEPTH`` with judged documents, at most
+    ``max_depth``."""
+    depth = max(k, CURVE_K, DOC_DEPTH if any(q.qrels for q in gold) else 0)
+    return min(depth, max_depth) if max_depth else depth
+
 
 def run(ask: Ask, gold: list[GoldQuestion], k: int = CURVE_K,
-        progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Ask every question once (top ``max(k, CURVE_K)``) and score it."""
-    depth = max(k, CURVE_K)
+        progress: Callable[[int], None] | None = None,
+        max_depth: int | None = None) -> dict[str, Any]:
+    """Ask every question once (top ``depth_for(gold, k, max_depth)``) and score it;
+    ``progress(1)`` after each."""
+    depth = depth_for(gold, k, max_depth)
     rows: list[dict[str, Any]] = []
     for q in gold:
         started = time.perf_counter()
         result = ask(q.question, depth)
-        elapsed = (time.perf_counter() - started) * 1000
-        texts = [p.text for p in result.passages]
-        urls = [p.url for p in result.passages]
-        answer = result.answer.text if result.answer else None
-        row: dict[str, Any] = {"id": q.id, "type": q.qtype, "null": q.is_null, "ms": elapsed,
-                               "answered": answer is not None}
-        if not q.is_null:
-            s = paper_scores(texts, q.facts)
-            row.update(hits4=s.hits4, hits10=s.hits10, mrr10=s.mrr10, map10=s.map10,
-                       hit_curve=[hit_at(texts, q.facts, i) for i in range(1, CURVE_K + 1)],
-                       recall_curve=[url_recall(urls, q.urls, i) for i in range(1, CURVE_K + 1)],
-                       all_curve=[all_evidence(urls, q.urls, i) for i in range(1, CURVE_K + 1)],
-                       answer_has_gold=bool(answer and q.answer
-                                            and q.answer.lower() in answer.lower()))
-        rows.append(row)
+        rows.append(score(q, result, (time.perf_counter() - started) * 1000, depth))
         if progress:
             progress(1)
-    return summarise(rows, k)
+    return summarise(rows, k, depth)
 
 
-def _block(rows: list[dict[str, Any]], k: int) -> dict[str, float]:
-    return {
-        "questions": len(rows),
-        "hits@4": mean([r["hits4"] for r in rows]),
-        "hits@10": mean([r["hits10"] for r in rows]),
-        "mrr@10": mean([r["mrr10"] for r in rows]),
-        "map@10": mean([r["map10"] for r in rows]),
-        "url_recall@4": mean([r["recall_curve"][3] for r in rows]),
-        "url_recall@10": mean([r["recall_curve"][9] for r in rows]),
-        f"url_recall@{k}": mean([r["recall_curve"][k - 1] for r in rows]),
-        "all_evidence@10": mean([r["all_curve"][9] for r in rows]),
-        "answered": mean([float(r["answered"]) for r in rows]),
-    }
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def summarise(rows: list[dict[str, Any]], k: int = 10) -> dict[str, Any]:
+def score(q: GoldQuestion, result: Any, ms: float, depth: int) -> dict[str, Any]:
+    """One question's row: its figures, its curves over k = 1..CURVE_K, and (under
+    ``_shown``) what the report shows of it."""
+    texts = [p.text for p in result.passages]
+    urls = [p.url for p in result.passages]
+    answer = result.answer.text if result.answer else None
+    row: dict[str, Any] = {"id": q.id, "type": q.qtype, "null": q.is_null, "ms": ms,
+                           "answered": answer is not None}
+    if q.is_null:
+        return row
+    ks = range(1, CURVE_K + 1)
+    if q.facts:
+        s = paper_scores(texts, q.facts)
+        curve = [hit_at(texts, q.facts, i) for i in ks]
+        row.update(hits1=curve[0], hits3=curve[2], hits4=s.hits4, hits10=s.hits10,
+                   mrr10=s.mrr10, map10=s.map10, hit_curve=curve)
+    if q.urls:
+        row.update(article1=float(bool(urls) and urls[0] in set(q.urls)),
+                   recall_curve=[url_recall(urls, q.urls, i) for i in ks],
+                   all_curve=[all_evidence(urls, q.urls, i) for i in ks])
+    if q.qrels:
+        ranked = documents(beir_id(u) or u for u in urls)
+        row.update(ndcg10=ndcg_at(ranked, q.qrels, 10), doc_recall10=recall_at(ranked, q.qrels, 10),
+                   doc_map10=map_at(ranked, q.qrels, 10), doc_mrr10=mrr_at(ranked, q.qrels, 10),
+                   ndcg_curve=[ndcg_at(ranked, q.qrels, i) for i in ks],
+                   doc_recall_curve=[recall_at(ranked, q.qrels, i) for i in ks])
+        if depth >= DOC_DEPTH:
+            row["doc_recall100"] = recall_at(ranked, q.qrels, 100)
+    if q.answer:
+        em, f1 = best_sentence_scores(answer, q.answer)
+        row.update(exact_match=em, f1=f1, answer_has_gold=bool(gold_in_answer(answer, q.answer)))
+    row["_shown"] = {
+        "question": q.question, "gold_answer": q.answer,
+        "answer": _shorten(answer, 2 * SHOWN_CHARS) if answer else None,
+        "passages": [{"rank": getattr(p, "rank", i), "title": getattr(p, "title", ""),
+                      "url": p.url, "text": _shorten(p.text, SHOWN_CHARS)}
+                     for i, p in enumerate(result.passages[:SHOWN_PASSAGES], start=1)],
+        "evidence": [_shorten(f, SHOWN_CHARS) for f in q.facts[:5]],
+        "urls": q.urls[:5], "notes": q.notes[:5]}
+    return row
+
+
+def _value(row: dict[str, Any], key: str, index: int | None) -> float:
+    return float(row[key] if index is None else row[key][index])
+
+
+def _block(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
+    metrics = [*ROW_METRICS, (f"url_recall@{k}", "recall_curve", k - 1)]
+    block: dict[str, Any] = {"questions": len(rows)}
+    for name, key, index in metrics:
+        values = [_value(r, key, index) for r in rows if key in r]
+        block[name] = mean(values) if values else None
+    block["answered"] = mean([float(r["answered"]) for r in rows])
+    return block
+
+
+def _worst(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ranked = []
+    for r in rows:
+        for name, key in PRIMARY:
+            if key in r:
+                ranked.append((float(r[key]), name, r))
+                break
+    ranked.sort(key=lambda t: t[0])  # stable: ties keep the gold set's order
+    return [{"id": r["id"], "type": r["type"], "metric": name, "value": value, **r["_shown"]}
+            for value, name, r in ranked[:WORST]]
+
+
+def summarise(rows: list[dict[str, Any]], k: int = 10, depth: int = CURVE_K) -> dict[str, Any]:
     k = min(k, CURVE_K)
     scored = [r for r in rows if not r["null"]]
     nulls = [r for r in rows if r["null"]]
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in scored:
         by_type[r["type"]].append(r)
-    inference = by_type.get("inference_query", [])
+    inference = [r for r in by_type.get("inference_query", []) if "answer_has_gold" in r]
     ms = [r["ms"] for r in rows]
+    curves = {name: [mean([r[key][i] for r in scored if key in r]) for i in range(CURVE_K)]
+              for name, key in CURVES if any(key in r for r in scored)}
     return {
         "overall": _block(scored, k) if scored else {},
         "by_type": {t: _block(rs, k) for t, rs in sorted(by_type.items())},
         "null": {"questions": len(nulls),
-                 "abstention": mean([float(not r["answered"]) for r in nulls])},
+                 "abstention": mean([float(not r["answered"]) for r in nulls]) if nulls
+                 else None},
         "answers": {"inference_gold_in_answer": mean([float(r["answer_has_gold"])
-                                                     for r in inference]),
+                                                     for r in inference]) if inference
+                    else None,
                     "inference_questions": len(inference)},
-        "curves": {name: [mean([r[key][i] for r in scored]) for i in range(CURVE_K)]
-                   for name, key in (("hits", "hit_curve"), ("url_recall", "recall_curve"),
-                                     ("all_evidence", "all_curve"))} if scored else {},
+        "curves": curves,
+        "depth": depth,
         "latency_ms": {"p50": percentile(ms, 50), "p95": percentile(ms, 95),
                        "p99": percentile(ms, 99), "mean": mean(ms)},
-        "questions": [{key: v for key, v in r.items() if not key.endswith("_curve")}
+        "worst": _worst(scored),
+        "questions": [{key: v for key, v in r.items()
+                       if not key.endswith("_curve") and not key.startswith("_")}
                       for r in rows],
     }
-
-
-def table(report: dict[str, Any]) -> str:
-    cols = ["questions", "hits@4", "hits@10", "mrr@10", "map@10", "url_recall@4",
-            "url_recall@10", "all_evidence@10", "answered"]
-    lines = [f"{'':<20}" + "".join(f"{c:>16}" for c in cols)]
-    blocks = [("all (non-null)", report["overall"]), *report["by_type"].items()]
-    for name, block in blocks:
-        if block:
-            lines.append(f"{name:<20}" + "".join(
-                f"{block[c]:>16d}" if c == "questions" else f"{block[c]:>16.4f}" for c in cols))
-    null, ans, lat = report["null"], report["answers"], report["latency_ms"]
-    lines.append(f"null questions: {null['questions']}, abstention {null['abstention']:.4f}")
-    lines.append(f"inference answers containing the gold answer: "
-                 f"{ans['inference_gold_in_answer']:.4f} of {ans['inference_questions']}")
-    lines.append(f"latency per question: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, "
-                 f"p99 {lat['p99']:.1f} ms")
-    return "\n".join(lines)
-
-
-def plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    ks = list(range(1, CURVE_K + 1))
-    for name, values in report["curves"].items():
-        left.plot(ks, values, marker="o", markersize=3, label=name.replace("_", " "))
-    left.set(xlabel="k (passages)", ylabel="share of questions", ylim=(0, 1.02),
-             title="Hits / evidence-URL recall / all-evidence at k")
-    left.grid(alpha=0.3)
-    left.legend()
-    types = list(report["by_type"])
-    metrics = ["hits@10", "mrr@10", "map@10", "all_evidence@10"]
-    width = 0.8 / len(metrics)
-    for i, m in enumerate(metrics):
-        right.bar([x + i * width for x in range(len(types))],
-                  [report["by_type"][t][m] for t in types], width, label=m)
-    right.set_xticks([x + 0.4 - width / 2 for x in range(len(types))],
-                     [t.replace("_query", "") for t in types])
-    right.set(ylim=(0, 1.02), title="By question type")
-    right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -4,7 +4,11 @@ Formats:
 - the seed tagged format (``<TITLE>``, ``<PUBLISHED_DATE>``, ``<URL>``, ``<AUTHOR>``,
   ``<SUMMARY>``, ``<HIGHLIGHTS>``, ``<CONTENT>``), usually ``.txt``;
 - JSON (one article object or an array of them) and JSONL, with field aliases;
-- Markdown or plain text with YAML front matter (``---`` ... ``---``).
+- Markdown or plain text with YAML front matter (``---`` ... ``---``);
+- a BEIR ``corpus.jsonl`` (records with ``_id``, ``title``, ``text`` and no URL): each
+  document's URL is the stand-in ``beir_url(_id)``, which ``beir_id`` maps back. A BEIR folder
+  (``corpus.jsonl``, ``queries.jsonl``, ``qrels/``) given as a directory is read for its corpus
+  only.
 
 A rejected file or record never stops the rest of a batch: parsing returns the good articles
 and a list of ``RejectedInput`` errors, each naming its file (and record).
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from rag.core.documents import Article, has_visible_text
 from rag.core.errors import RejectedInput
@@ -41,6 +45,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "highlights": ("highlights",),
     "category": ("category",),
 }
+
+BEIR_BASE = "https://beir.local/"  # the stand-in URL of a BEIR document is this + its quoted id
+BEIR_FOLDER_FILES = ("corpus.jsonl", "queries.jsonl")
 
 MAX_JSON_DEPTH = 32  # nesting of arrays and objects; an article record needs 3
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
@@ -177,6 +184,41 @@ def article_from_record(record: Any, origin: str, limits: Limits = Limits()) -> 
     return build_article(fields, origin, limits)
 
 
+# ---------------------------------------------------------------- BEIR corpora
+
+
+def beir_url(doc_id: str) -> str:
+    """The absolute URL standing in for BEIR document ``doc_id`` (every character of the id
+    percent-quoted, so any id gives one valid URL and ``beir_id`` gives the id back)."""
+    return BEIR_BASE + quote(doc_id, safe="")
+
+
+def beir_id(url: str) -> str | None:
+    """The BEIR document id behind a ``beir_url``; None for any other URL."""
+    return unquote(url[len(BEIR_BASE):]) if url.startswith(BEIR_BASE) else None
+
+
+def is_beir_record(record: Any) -> bool:
+    """A BEIR corpus record: ``_id`` and ``text``, and no field that names a URL."""
+    return (isinstance(record, dict) and "_id" in record and "text" in record
+            and not any(record.get(name) is not None for name in ALIASES["url"]))
+
+
+def beir_article(record: dict[str, Any], origin: str, limits: Limits = Limits()) -> Article:
+    """One BEIR corpus record -> Article: URL ``beir_url(_id)``, title, body from ``text``
+    (``metadata`` is not read, as BEIR's own loader does not)."""
+    doc_id = record["_id"]
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)) or not str(doc_id).strip():
+        raise RejectedInput(origin, f"BEIR _id must be a non-empty string, got {doc_id!r:.40}")
+    return build_article({"url": beir_url(str(doc_id)), "title": record.get("title"),
+                          "body": record.get("text")}, origin, limits)
+
+
+def is_beir_folder(path: Path) -> bool:
+    return all((path / name).is_file() for name in BEIR_FOLDER_FILES) and \
+        (path / "qrels").is_dir()
+
+
 # ---------------------------------------------------------------- formats
 
 
@@ -296,11 +338,16 @@ def parse_bytes(data: bytes, name: str, limits: Limits = Limits()) -> ParseResul
     return result
 
 
-def _records(records: Iterable[tuple[str, Any]], limits: Limits) -> ParseResult:
+def _records(records: Iterable[tuple[str, Any]], limits: Limits,
+             beir: bool = False) -> ParseResult:
+    """``beir``: records that look like a BEIR corpus's become articles by ``beir_article``."""
     result = ParseResult()
     for origin, record in records:
         try:
-            result.articles.append(article_from_record(record, origin, limits))
+            if beir and is_beir_record(record):
+                result.articles.append(beir_article(record, origin, limits))
+            else:
+                result.articles.append(article_from_record(record, origin, limits))
         except RejectedInput as exc:
             result.rejected.append(exc)
     return result
@@ -337,7 +384,7 @@ def _parse_jsonl(text: str, name: str, limits: Limits) -> ParseResult:
             result.rejected.append(RejectedInput(f"{name}:{lineno}", f"malformed JSON: {exc.msg}"))
     if not records and not result.rejected:
         raise RejectedInput(name, "no articles in file")
-    result.extend(_records(records, limits))
+    result.extend(_records(records, limits, beir=True))
     return result
 
 
@@ -345,15 +392,28 @@ def _parse_jsonl(text: str, name: str, limits: Limits) -> ParseResult:
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files named directly, and files under directories (recursively, sorted, no dotfiles)."""
+    """Files named directly, and files under directories (recursively, sorted, no dotfiles);
+    of a BEIR folder, its ``corpus.jsonl`` (its queries and judgments are not articles)."""
     for path in paths:
         if path.is_dir():
+            beir: dict[Path, bool] = {}  # directory -> is it (or is it inside) a BEIR folder
             for child in sorted(path.rglob("*")):
                 rel = child.relative_to(path).parts
-                if child.is_file() and not any(p.startswith(".") for p in rel):
-                    yield child
+                if not child.is_file() or any(p.startswith(".") for p in rel):
+                    continue
+                if _in_beir_folder(child.parent, path, beir) and not (
+                        child.name == "corpus.jsonl" and is_beir_folder(child.parent)):
+                    continue
+                yield child
         else:
             yield path
+
+
+def _in_beir_folder(directory: Path, top: Path, seen: dict[Path, bool]) -> bool:
+    if directory not in seen:
+        seen[directory] = is_beir_folder(directory) or (
+            directory != top and _in_beir_folder(directory.parent, top, seen))
+    return seen[directory]
 
 
 def parse_paths(paths: Iterable[Path], limits: Limits = Limits()) -> ParseResult:

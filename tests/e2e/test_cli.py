@@ -52,6 +52,27 @@ def test_query_human_and_json(cli_index):
     assert any("190 miles" in p["text"] for p in data["passages"])
 
 
+@pytest.mark.parametrize(("question", "answer"), [
+    ("ATACMS range", "range of about 190 miles"),  # search-box words
+    ("Who is Kurt Volker?", "Kurt Volker, who served as"),  # a short question
+])
+def test_short_questions_get_an_answer(cli_index, question, answer):
+    out = rag("query", question, "-k", "3", "--index", str(cli_index))
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    assert first.startswith("Answer: ") and answer in first, out.stdout
+
+
+def test_no_direct_answer_says_so_and_lists_the_closest_passages(cli_index):
+    out = rag("query", "What did the central bank decide about interest rates?",
+              "--index", str(cli_index))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "No sentence answers this directly; closest passages:"
+    assert lines[2].startswith("[1] ") and SEED_URL in out.stdout
+    assert "not found" not in out.stdout.lower()
+
+
 def test_reingest_unchanged_is_a_no_op(cli_index):
     before = snapshot(cli_index)
     out = rag("ingest", str(ROOT / "seeds"), "--index", str(cli_index), "--json")

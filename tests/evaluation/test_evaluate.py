@@ -62,4 +62,11 @@ def test_run_scores_by_hand():
     assert report["curves"]["all_evidence"][:3] == [0.0, 0.0, 1.0]
     assert report["null"] == {"questions": 1, "abstention": 1.0}
     assert report["answers"]["inference_gold_in_answer"] == 1.0
-    assert "inference_query" in ev.table(report)
+    assert (o["hits@1"], o["hits@3"], o["article@1"]) == (0.0, 1.0, 0.0)
+    # the answer's one sentence "It was Ann." against "Ann": 1 of 3 tokens shared
+    assert (o["exact_match"], o["f1"], o["gold_in_answer"]) == (0.0, 0.5, 1.0)
+    assert o["doc_ndcg@10"] is None  # no judged documents in this gold
+    assert [w["id"] for w in report["worst"]] == ["1"]  # null questions are not listed
+    header, *rows = ev.table(report).splitlines()
+    assert header.split() == ["all", "inference"]
+    assert next(r for r in rows if r.startswith("article@1")).split()[1:] == ["0.0000"] * 2

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.ingest.sources import Limits, parse_bytes, parse_paths
+from rag.ingest.sources import Limits, beir_id, beir_url, parse_bytes, parse_paths
 
 from conftest import DEV, SEED_URL
 from helpers import REJECTIONS, SEED, seed_with
@@ -118,3 +118,53 @@ def test_invalid_ipv6_host_is_a_clean_rejection():
     # found by the fuzz test above: urlsplit raises ValueError on an unbalanced "["
     [rejection] = parse_bytes(seed_with(URL="https://[broken/x").encode(), "v6.txt").rejected
     assert "not an absolute http(s) URL" in str(rejection)
+
+
+BEIR_DOCS = [{"_id": "d1", "title": "Tides", "text": "The moon pulls the oceans."},
+             {"_id": "doc 2/é?#", "title": "", "text": "An id that needs quoting."},
+             {"_id": 7, "text": "A numeric id.", "metadata": {"url": "not read"}}]
+
+
+def test_beir_corpus_records_get_stand_in_urls():
+    lines = "\n".join(json.dumps(d, ensure_ascii=False) for d in BEIR_DOCS)
+    result = parse_bytes(lines.encode(), "corpus.jsonl")
+    assert not result.rejected
+    a, b, c = result.articles
+    assert (a.url, a.title, a.body) == ("https://beir.local/d1", "Tides",
+                                        "The moon pulls the oceans.")
+    assert b.url == "https://beir.local/doc%202%2F%C3%A9%3F%23" and b.title == ""
+    assert [beir_id(x.url) for x in result.articles] == ["d1", "doc 2/é?#", "7"]
+    assert beir_id("https://example.com/d1") is None and beir_url("7") == c.url
+
+
+def test_a_record_with_a_url_is_not_beir():
+    record = {"_id": "d1", "url": "https://example.com/a", "text": "Body."}
+    [a] = parse_bytes(json.dumps(record).encode(), "mixed.jsonl").articles
+    assert a.url == "https://example.com/a"
+
+
+def test_bad_beir_records_are_rejected_one_line_each():
+    lines = [json.dumps({"_id": "", "text": "No id."}), json.dumps({"_id": "e", "text": ""}),
+             json.dumps({"_id": ["x"], "text": "A list id."})]
+    result = parse_bytes("\n".join(lines).encode(), "corpus.jsonl")
+    assert not result.articles
+    reasons = [str(r) for r in result.rejected]
+    assert reasons[0].startswith("corpus.jsonl:1: BEIR _id must be a non-empty string")
+    assert reasons[1] == "corpus.jsonl:2: empty body (no article text to index)"
+    assert reasons[2].startswith("corpus.jsonl:3: BEIR _id")
+
+
+def test_a_beir_folder_is_read_for_its_corpus_only(tmp_path: Path):
+    folder = tmp_path / "datasets" / "tiny"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text(json.dumps(BEIR_DOCS[0]) + "\n")
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "Tides?"}) + "\n")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    (tmp_path / "datasets" / "other.json").write_text(
+        json.dumps({"url": "https://example.com/o", "body": "Other."}))
+    for path in (folder, tmp_path / "datasets"):  # the folder, or a directory holding it
+        result = parse_paths([path])
+        assert not result.rejected, result.rejected
+        assert {a.url for a in result.articles} >= {"https://beir.local/d1"}
+        assert not any("q1" in a.url or a.body == "Tides?" for a in result.articles)
+    assert len(parse_paths([tmp_path / "datasets"]).articles) == 2

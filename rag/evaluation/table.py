@@ -1,7 +1,8 @@
 """The metrics table of a report: metrics as rows; all non-null questions, then each question
 type, as columns. The terminal form fits ``WIDTH`` columns (types past the first
 ``MAX_TYPES`` are left to report.json, long type names are cut) and prints "n/a" where a
-metric does not apply."""
+metric does not apply; a family of metrics the gold set has nothing for at all (document
+judgments in a MultiHop set, facts in a BEIR set) is left out."""
 
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ METRICS = ("questions", "hits@1", "hits@3", "hits@4", "hits@10", "mrr@10", "map@
            "article@1", "url_recall@4", "url_recall@10", "all_evidence@10", "doc_ndcg@10",
            "doc_recall@10", "doc_recall@100", "doc_map@10", "doc_mrr@10", "answered",
            "exact_match", "f1", "gold_in_answer")
+
+
+# metrics that apply, or not, together: (a prefix or name, ...) per family
+FAMILIES = (("hits@", "mrr@", "map@"), ("article@", "url_recall@", "all_evidence@"),
+            ("doc_",), ("exact_match", "f1", "gold_in_answer"))
+
+
+def family(metric: str) -> tuple[str, ...] | None:
+    return next((f for f in FAMILIES if metric.startswith(f)), None)
 
 
 def type_label(name: str, width: int = COLUMN - 1) -> str:
@@ -71,7 +81,12 @@ def table(report: dict[str, Any]) -> str:
     if report["overall"]:
         lines.append(f"{'':<{LABEL}}" + "".join(f"{type_label(name):>{COLUMN}}"
                                                 for name, _ in shown))
-        for metric in metric_names(report):
+        names = metric_names(report)
+        empty = {f for f in FAMILIES if all(
+            block.get(m) is None for m in names if family(m) == f for _, block in shown)}
+        for metric in names:
+            if family(metric) in empty:
+                continue
             lines.append(f"{metric[:LABEL - 1]:<{LABEL}}" + "".join(
                 f"{cell(block.get(metric)):>{COLUMN}}" for _, block in shown))
     if hidden:

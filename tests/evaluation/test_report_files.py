@@ -40,7 +40,7 @@ def test_the_table_fits_100_columns_and_says_n_a():
     assert lines[1].split() == ["questions", "9", *["1"] * 6]
     assert "3 more types in report.json" in text
     # no judged documents, no null questions: those figures do not apply
-    assert next(r for r in lines if r.startswith("doc_ndcg@10")).split()[1:] == ["n/a"] * 7
+    assert not any(r.startswith("doc_") for r in lines)  # a family with nothing to show
     assert "null questions: 0, abstention n/a" in text
     hits = next(r for r in lines if r.startswith("hits@1 ")).split()
     assert hits[1] == f"{4 / 9:.4f}"  # questions 1, 3, 5, 7 have the fact at rank 1

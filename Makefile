@@ -58,6 +58,7 @@ docs: install-all
 	$(BIN)/python -m rag.core.config > docs/configuration.md
 	$(BIN)/python -m rag.core.config --readme README.md
 	$(BIN)/python benchmarks/report.py > docs/benchmarks.md
+	$(BIN)/python benchmarks/report.py --readme README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -339,6 +339,63 @@ def render(results: Path = RESULTS) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- the README's summary
+
+README_START, README_END = "<!-- speed:start -->", "<!-- speed:end -->"
+
+
+def _speed_rows(found: dict[str, dict]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    q = found.get("bench_query", {}).get("figures")
+    if q:
+        r, clients = q.get("ratios", {}), q["concurrent"].get("clients", "?")
+        rows.append(["a question, in process (p50)", f"{num(q['in_process']['p50'])} ms", ""])
+        rows.append(["a question over HTTP, 1 client (p50 / p99)",
+                     f"{num(q['single']['p50'])} / {num(q['single']['p99'])} ms",
+                     f"{ratio(r.get('http_1_client_p50_vs_in_process'))} in-process p50"])
+        rows.append([f"throughput, {clients} clients, 1 process",
+                     f"{num(q['concurrent']['qps'])} questions/s",
+                     f"{ratio(r.get(f'http_{clients}_clients_qps_vs_1_client'))} 1 client"])
+        for w, wf in sorted(q.get("workers", {}).items(), key=lambda kv: int(kv[0])):
+            rows.append([f"throughput, {clients} clients, `--workers {w}`",
+                         f"{num(wf['qps'])} questions/s",
+                         f"{ratio(r.get(f'workers_{w}_qps_vs_1_worker'))} 1 process"])
+        mem = q.get("server_memory_mb", {}).get("after_load")
+        if mem:
+            rows.append(["server memory, dev index (RSS)", f"{num(mem['rss'])} MB", ""])
+    i = found.get("bench_ingest", {}).get("figures")
+    if i:
+        for name, run in i["runtimes"].items():
+            rows.append([f"ingest, runtime {name}", f"{num(run['tokens_per_s'])} tokens/s",
+                         f"{ratio(i.get('ratios', {}).get(f'{name}_speed_vs_baseline'))} "
+                         "sentence-transformers on torch"])
+    sc = found.get("bench_service_scale", {}).get("figures")
+    if sc:
+        serve, n = sc.get("serve", {}), sc["build"]["counts"]["chunks"]
+        real = serve.get("real_p50_ms")
+        rows.append([f"a {'dev ' if real else ''}question at {num(n)} chunks (p50)",
+                     f"{num(real if real else serve.get('p50_ms'))} ms",
+                     f"server RSS {num(serve.get('rss_ready_mb'))} MB"])
+    return rows
+
+
+def readme_speed(results: Path = RESULTS) -> str:
+    """The README's Speed block: the headline figures of the latest runs, with the page."""
+    rows = _speed_rows(load(results))
+    if not rows:
+        return "No benchmark results yet: see [docs/benchmarks.md](docs/benchmarks.md)."
+    return "\n".join([*table(["what", "measured", "same-run ratio"], rows), "",
+                      "On a shared 2-core machine; commands, machines, commits and every "
+                      "figure: [docs/benchmarks.md](docs/benchmarks.md)."])
+
+
+def rewrite_readme(path: Path, results: Path = RESULTS) -> None:
+    text = path.read_text()
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    path.write_text(f"{head}{README_START}\n{readme_speed(results)}\n{README_END}{tail}")
+
+
 # ---------------------------------------------------------------- plots
 
 
@@ -397,7 +454,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--results", type=Path, metavar="DIR",
                     help="preview the page of these results files instead of "
                          "benchmarks/results/ (no PNG is written then)")
+    ap.add_argument("--readme", type=Path, metavar="README",
+                    help="rewrite the Speed block of this README instead")
     args = ap.parse_args(argv)
+    if args.readme:
+        rewrite_readme(args.readme, args.results or RESULTS)
+        return
     sys.stdout.write(render(args.results or RESULTS))
     if args.results is None:
         for path in write_plots():

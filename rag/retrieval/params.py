@@ -13,6 +13,9 @@ from dataclasses import dataclass
 class RetrievalParams:
     depth: int = 100  # candidates taken from each ranking before fusion
     rrf_k: int = 5  # 60 in Cormack et al. (2009); 5 measured best here
+    # weight of the dense rankings for a question that seems to need one article
+    # (planner.multi_article; 1 for the others): its exact words matter more
+    single_dense_weight: float = 0.67
     keyword_weight: float = 1.0  # weight of the chunk BM25 rankings in the fusion
     sentence_weight: float = 1.0  # weight of the sentence BM25 rankings
     hint_weight: float = 1.0  # weight of the rankings restricted to a named source or date

@@ -2,8 +2,9 @@
 
 Hybrid mode fuses (reciprocal rank fusion) a dense ranking (FAISS or Milvus), a chunk BM25
 ranking and a sentence BM25 ranking of the whole index with the same rankings within each
-publisher, and each date, that the question names (planner.py); then, for a question that
-seems to need several articles, it spreads the results over articles (fusion.py).
+publisher, and each date, that the question names (planner.py). A question that seems to
+need several articles has its results spread over articles (fusion.py); for one that seems to
+need one, the dense rankings weigh less than the BM25 ones.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class Retriever:
         """The full ranking (up to ``depth``), before it is cut to k."""
         filters = filters or Filters()
         p = self.params
+        multi = multi_article(question, self.index.sources())
         nearest: float | None = None
         if mode == "dense":
             ranked = self.dense(question, p.depth, filters)
@@ -124,19 +126,19 @@ class Retriever:
                        for s in searches]  # meanwhile
             if pending is not None:
                 pending.result()
+            dense_weight = 1.0 if multi else p.single_dense_weight
             rankings: list[tuple[Ranking, float]] = []
             for n, (s, (words, sentences)) in enumerate(zip(searches, lexical, strict=True)):
                 found = self.index.dense_search(self.vector(question, s), p.depth, s.filters)
                 if n == 0:  # the question itself, within the request's filters
                     nearest = found[0][1] if found else 0.0
-                rankings.append((found, s.weight))
+                rankings.append((found, s.weight * dense_weight))
                 if p.keyword_weight:
                     rankings.append((words, s.weight * p.keyword_weight))
                 if p.sentence_weight:
                     rankings.append((sentences, s.weight * p.sentence_weight))
             ranked = rrf(rankings, p.rrf_k)[: p.depth]
-        if (p.max_per_doc or p.doc_decay != 1) and multi_article(question,
-                                                                 self.index.sources()):
+        if multi and (p.max_per_doc or p.doc_decay != 1):
             ranked = diversify(ranked, self.index.chunk_documents([i for i, _ in ranked]),
                                p.doc_decay, p.max_per_doc)
         return Ranked(ranked, nearest)

@@ -41,3 +41,30 @@ def test_a_questions_clauses_come_from_its_own_model_call(tmp_path, hash_embedde
     cut = q.index(f"{b} report")
     assert emb.calls == [[q, ((cut, len(q)),), ((0, cut),)]]  # all in one call
     assert svc.retriever.search(q, k=3) and len(emb.calls) == 1  # then from the cache
+
+
+def test_one_article_questions_weigh_the_dense_rankings_less(tmp_path, hash_embedder,
+                                                             monkeypatch):
+    """single_dense_weight applies to questions that seem to need one article only: at 0 a
+    short question's ranking ignores the dense search, a multi-article one's does not."""
+    import json
+
+    from rag.ingest.sources import article_from_record
+    from rag.retrieval.params import RetrievalParams
+    from rag.retrieval.retriever import Retriever
+
+    from conftest import DEV, open_service
+
+    records = json.loads((DEV / "corpus.json").read_text())[:6]
+    built = open_service(tmp_path / "index", hash_embedder, chunk_tokens=60, chunk_overlap=10)
+    built.ingest_articles([article_from_record(r, f"record {i}") for i, r in enumerate(records)])
+    r = Retriever(built.index, hash_embedder, RetrievalParams(single_dense_weight=0.0))
+    short = "Which apps joined the fediverse?"
+    long = ("Does the report on fediverse apps and the report on stadiums agree on what users "
+            "want from new social networks this year?")
+    before = {q: r.rank(q).ranking for q in (short, long)}
+    dense = built.index.dense_search
+    monkeypatch.setattr(built.index, "dense_search",
+                        lambda *a, **kw: list(reversed(dense(*a, **kw))))
+    assert r.rank(short).ranking == before[short]
+    assert r.rank(long).ranking != before[long]

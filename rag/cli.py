@@ -43,11 +43,25 @@ ModeOpt = Annotated[ModeChoice, typer.Option(
 def settings(**overrides: Any):
     """Flags, then RAG_* variables, then defaults; a RAG_* variable that names no setting is
     warned about (a misspelt one would otherwise be ignored)."""
+    from pydantic import ValidationError
+
     from rag.core.config import Settings, unknown_variables
 
     for name in unknown_variables():
         typer.echo(f"warning: {name} is not a setting (see docs/configuration.md)", err=True)
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:  # a flag or a RAG_* variable out of range or malformed
+        fail("; ".join(f"{_setting_name(e['loc'], overrides)}: {e['msg']}"
+                       for e in exc.errors()))
+
+
+def _setting_name(loc: tuple, flags: dict[str, Any]) -> str:
+    """A setting as the user gave it: the flag's name, or the RAG_* variable's."""
+    name = str(loc[0]) if loc else "settings"
+    if flags.get(name) is not None:
+        return "--" + name.replace("_", "-")
+    return "RAG_" + name.upper()
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -83,7 +97,8 @@ def ingest(
         "is rejected).")] = False,
     rebuild: Annotated[bool, typer.Option(
         "--rebuild", help="Build a new index from PATH... (another model or chunking) and "
-        "swap it in when complete; the old one serves until then.")] = False,
+        "swap it in when complete; the old one serves until then (with RAG_BACKEND=milvus "
+        "its collections are dropped first).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ray_address: Annotated[str | None, typer.Option(
         "--ray", metavar="ADDRESS", help="Chunk and embed on Ray (writes stay here): `local` "
@@ -164,11 +179,13 @@ def query(
     def run() -> None:
         from dataclasses import asdict
 
-        from rag.core.documents import MAX_FILTER_CHARS, Filters, has_visible_text
+        from rag.core.documents import MAX_FILTER_CHARS, Filters, has_visible_text, is_unicode
         from rag.service import Service
 
         if not has_visible_text(question):
             fail("question is empty")
+        if not is_unicode(question):
+            fail("question is not valid text (it holds bytes that are not UTF-8)")
         for flag, names in (("--author", author), ("--source", source)):
             for name in names or ():
                 if len(name) > MAX_FILTER_CHARS:

@@ -93,6 +93,7 @@ class Service:
                 service.close()
 
     def close(self) -> None:
+        self.retriever.close()
         self.index.close()
 
     def migrate_to(self, uri: str, token: str = "",

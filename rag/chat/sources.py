@@ -11,11 +11,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
-SourcesMode = Literal["events", "markdown", "none"]
-SOURCES_MODES: tuple[str, ...] = ("events", "markdown", "none")
 FRAGMENT_WORDS = 8  # words of the supporting sentence in a link's text fragment
 
 

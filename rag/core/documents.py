@@ -25,6 +25,16 @@ def has_visible_text(text: str) -> bool:
     return _VISIBLE.search(text) is not None
 
 
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` is valid Unicode: no lone surrogates (from JSON's ``\\ud800``-style
+    escapes, or bytes that were not UTF-8 in a command line), which UTF-8 cannot encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def document_id_for(url: str) -> str:
     """The stable document id: a short hash of the URL (the article's identity)."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]

@@ -65,7 +65,7 @@ def read_records(path: Path) -> list[Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        lines = [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
         if len(lines) < 2 or not lines[0][1].lstrip().startswith("{"):
             raise RagError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
         data = []

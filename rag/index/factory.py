@@ -34,9 +34,6 @@ class IndexLocation:
         """The Milvus URI: as given, or a Milvus Lite file inside ``path``."""
         return self.milvus_uri or str(self.path / "milvus.db")
 
-    def describe(self) -> str:
-        return str(self.path) if self.backend == "embedded" else self.uri
-
 
 def _milvus():
     need("pymilvus", "milvus", "RAG_BACKEND=milvus")

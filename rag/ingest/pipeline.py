@@ -123,12 +123,16 @@ def triage(index: Index, articles: Sequence[Article], report: IngestReport) -> l
 
 def finish(index: Index, articles: Sequence[Article], report: IngestReport,
            prune: bool) -> IngestReport:
-    """``--prune`` (unless an input was rejected), then persist the vectors (also when an
-    earlier run committed articles but was stopped before it saved them)."""
+    """``--prune`` (unless an input was rejected, or the inputs held no article at all: an
+    empty or unmounted directory must not empty the index), then persist the vectors (also
+    when an earlier run committed articles but was stopped before it saved them)."""
     if prune:
         if report.rejected:
             report.notes.append(f"--prune skipped: {len(report.rejected)} input(s) were "
                                 "rejected, and their articles must not be deleted by mistake")
+        elif not articles:
+            report.notes.append("--prune skipped: the inputs held no articles (an empty or "
+                                "unmounted directory?); nothing was deleted")
         else:
             present = {a.url for a in articles}
             report.deleted = [u for u in index.urls() if u not in present]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from rag.core.documents import Article, has_visible_text
+from rag.core.documents import Article, has_visible_text, is_unicode
 from rag.core.errors import RejectedInput
 
 SEED_TAGS = ("TITLE", "PUBLISHED_DATE", "URL", "AUTHOR", "SUMMARY", "HIGHLIGHTS", "CONTENT")
@@ -115,12 +115,17 @@ def parse_date(value: Any, origin: str) -> tuple[date | None, str | None]:
     return stamp.date(), text
 
 
+# a URL is an article's identity: stored whole by both backends (Milvus holds 4,000 bytes,
+# so at most 1,000 characters of any script), never shortened
+MAX_URL_CHARS = 1_000
+
+
 def check_url(value: Any, origin: str) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RejectedInput(origin, "missing URL (every article needs one: it is its identity)")
     if not isinstance(value, str):
         raise RejectedInput(origin, f"URL must be a string, got {type(value).__name__}")
-    url = value.strip()
+    url = _unicode(value.strip(), origin, "URL")
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -128,6 +133,9 @@ def check_url(value: Any, origin: str) -> str:
         host = None
     if host is None or parts.scheme not in ("http", "https") or any(c.isspace() for c in url):
         raise RejectedInput(origin, f"URL {url[:80]!r} is not an absolute http(s) URL")
+    if len(url) > MAX_URL_CHARS:
+        raise RejectedInput(origin, f"URL is {len(url):,} characters, over the limit of "
+                                    f"{MAX_URL_CHARS:,}")
     return url
 
 
@@ -138,8 +146,15 @@ def _text(value: Any, origin: str, name: str, joiner: str = ", ") -> str | None:
         value = joiner.join(v.strip() for v in value if v.strip())
     if not isinstance(value, str):
         raise RejectedInput(origin, f"{name} must be a string, got {type(value).__name__}")
-    value = value.strip()
+    value = _unicode(value.strip(), origin, name)
     return value or None
+
+
+def _unicode(value: str, origin: str, name: str) -> str:
+    if not is_unicode(value):
+        raise RejectedInput(origin, f"{name} holds an unpaired surrogate (a lone \\uD800-\\uDFFF "
+                                    "escape): not valid Unicode text")
+    return value
 
 
 def build_article(fields: dict[str, Any], origin: str, limits: Limits) -> Article:
@@ -372,7 +387,9 @@ def _parse_json(text: str, name: str, limits: Limits) -> ParseResult:
 def _parse_jsonl(text: str, name: str, limits: Limits) -> ParseResult:
     result = ParseResult()
     records = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines end at "\n" only: str.splitlines() also splits at U+2028, U+2029 and U+0085,
+    # which JSON strings may hold raw (scraped text often does)
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

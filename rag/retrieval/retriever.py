@@ -25,7 +25,6 @@ from rag.retrieval.params import RetrievalParams
 from rag.retrieval.planner import Search, Spans, multi_article, plan
 
 Mode = Literal["hybrid", "dense", "keyword"]
-MODES: tuple[str, ...] = ("hybrid", "dense", "keyword")
 
 
 class Ranked(NamedTuple):
@@ -52,6 +51,11 @@ class Retriever:
         if parallel is None:
             parallel = getattr(embedder, "threads", 0) == 1 and cores > 1
         self._pool = ThreadPoolExecutor(cores, thread_name_prefix="embed") if parallel else None
+
+    def close(self) -> None:
+        """Stop the embedding threads (a closed service's retriever is not used again)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def embed_query(self, question: str) -> np.ndarray:
         vec = self._cache.get(question)

@@ -6,19 +6,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from rag.server.schemas import NOT_ONLY_SPACE, JsonInt, QueryFilters
+from rag.server.schemas import NOT_ONLY_SPACE, JsonInt, QueryFilters, Text
 
 
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: StrictStr
-    text: StrictStr | None = None
+    text: Text | None = None
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")  # name, tool_calls, ... are accepted and ignored
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: StrictStr | list[ContentPart] | None = None
+    content: Text | list[ContentPart] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):

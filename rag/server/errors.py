@@ -77,7 +77,9 @@ def validation_message(exc: RequestValidationError, body_model: type[BaseModel] 
                 f"had {sent})")
     parts = []
     for err in errors[:5]:
-        loc = [p for p in err.get("loc", ()) if p != "body"]
+        # without "body" and pydantic's names of union members ("function-after[...]")
+        loc = [p for p in err.get("loc", ())
+               if p != "body" and not (isinstance(p, str) and "[" in p)]
         where = ".".join(str(p) for p in loc) or "body"
         if where == "question" and err.get("type") == "string_pattern_mismatch":
             parts.append("question is empty (no visible text: only white space or invisible "

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -17,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from rag.core.documents import MAX_FILTER_CHARS, VISIBLE, Filters
+from rag.core.documents import MAX_FILTER_CHARS, VISIBLE, Filters, is_unicode
 
 
 def _integral(value: Any) -> Any:
@@ -58,7 +59,15 @@ WHOLE = BeforeValidator(_whole_text)
 NOT_ONLY_SPACE = VISIBLE
 
 
-FilterName = Annotated[StrictStr, Field(max_length=MAX_FILTER_CHARS)]
+def _unicode(value: str) -> str:
+    if not is_unicode(value):  # the tokenizer, SQLite and every response would fail on it
+        raise ValueError("holds an unpaired surrogate (a lone \\uD800-\\uDFFF escape): not "
+                         "valid Unicode text")
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_unicode)]  # a JSON string that is valid Unicode
+FilterName = Annotated[Text, Field(max_length=MAX_FILTER_CHARS)]
 
 
 class QueryFilters(BaseModel):

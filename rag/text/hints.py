@@ -93,5 +93,9 @@ def _safe(year: int, month: int, day: int) -> date | None:
 
 
 def around(day: date, days: int = 1) -> tuple[date, date]:
-    """A window around a mentioned date: publication times are UTC, questions are not."""
-    return day - timedelta(days=days), day + timedelta(days=days)
+    """A window around a mentioned date: publication times are UTC, questions are not.
+    Clipped to the calendar's ends (a question may name 9999-12-31)."""
+    span = timedelta(days=days)
+    lo = day - span if day - date.min >= span else date.min
+    hi = day + span if date.max - day >= span else date.max
+    return lo, hi

@@ -129,3 +129,15 @@ def test_bad_arguments(cli_index, tmp_path):
     assert out.returncode == 2 and "not a date" in out.stderr
     out = rag("stats", "--index", str(tmp_path / "missing"))
     assert out.returncode == 2 and "no index" in out.stderr
+    # a malformed setting or flag value, and a question that is not UTF-8: one line, exit 2
+    for args, env, said in (
+            (["stats", "--index", str(cli_index)], {"RAG_PORT": "abc"},
+             "error: RAG_PORT: Input should be a valid integer"),
+            (["serve", "--port", "99999", "--index", str(cli_index)], {},
+             "error: --port: Input should be less than or equal to 65535"),
+            (["query", "range \udcff of missiles", "--index", str(cli_index)], {},
+             "error: question is not valid text")):
+        out = rag(*args, env=env)
+        assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith(said), \
+            out.stderr[-500:]
+        assert "Traceback" not in out.stderr

@@ -120,6 +120,30 @@ def test_hostile_input_gets_a_clear_4xx(writable):
         assert r.status_code == 403, near
 
 
+def test_lone_surrogates_and_calendar_ends_get_no_500(writable):
+    """JSON escapes of lone surrogates ("\\ud800") are not text: a 4xx naming them (or the
+    article rejected) instead of a tokenizer or SQLite error; a question naming the last
+    day of the calendar is answered (its date window overflowed)."""
+    base, index = writable
+    before = len(documents(index))
+    raw = {"content-type": "application/json"}
+    r = httpx.post(f"{base}/documents", headers={**AUTH, **raw},
+                   content='{"url": "https://x.example/s", "body": "bad \\ud800 text."}')
+    item = r.json()["items"][0]
+    assert item["status"] == "rejected" and "unpaired surrogate" in item["reason"]
+    for path, body in (
+            ("/query", '{"question": "range?", "filters": {"sources": ["a\\ud800"]}}'),
+            ("/v1/chat/completions",
+             '{"messages": [{"role": "user", "content": "ATACMS \\udfff range"}]}'),
+            ("/v1/chat/completions", '{"messages": [{"role": "user", "content": '
+                                     '[{"type": "text", "text": "x \\ud800"}]}]}')):
+        r = httpx.post(f"{base}{path}", content=body, headers=raw)
+        assert r.status_code == 422 and "unpaired surrogate" in r.text, (path, r.text)
+    for q in ("What happened on 9999-12-31?", "What happened on 0001-01-01?"):
+        assert httpx.post(f"{base}/query", json={"question": q}).status_code == 200
+    assert len(documents(index)) == before
+
+
 def test_a_deeply_nested_file_is_rejected_in_one_line(tmp_path, seed_index):
     index = tmp_path / "index"
     shutil.copytree(seed_index, index)

@@ -51,6 +51,38 @@ def test_a_failed_rebuild_leaves_the_old_index(tmp_path, hash_embedder):
     assert [p.name for p in tmp_path.iterdir()] == ["index"]
 
 
+def test_a_swap_that_fails_midway_puts_the_old_index_back(tmp_path, hash_embedder,
+                                                           monkeypatch):
+    """Without an atomic exchange the swap is two renames; if the second fails, the old index
+    goes back where it was (it was left under a temporary name that the next clean-up of
+    temporary files would have deleted)."""
+    import os
+
+    import rag.index.embedded.store as store_module
+
+    index = tmp_path / "index"
+    svc = build(index, hash_embedder)
+    params = params_of(svc.index)
+    svc.index.close()
+    before = snapshot(index)
+    monkeypatch.setattr(store_module, "exchange", lambda a, b: False)
+    real_rename, calls = os.rename, []
+
+    def failing_second(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise OSError(errno.EIO, "I/O error")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(store_module.os, "rename", failing_second)
+    with pytest.raises(OSError), Store.rebuilding(index, params) as fresh:
+        open_service(fresh, hash_embedder, chunk_tokens=60, chunk_overlap=10).index.close()
+    monkeypatch.setattr(store_module.os, "rename", real_rename)
+    assert len(calls) == 3  # aside, in (failed), back
+    assert snapshot(index) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]
+
+
 def test_a_damaged_index_is_rebuilt_and_kept_aside(tmp_path, hash_embedder):
     index = tmp_path / "index"
     svc = build(index, hash_embedder)

@@ -68,6 +68,17 @@ def test_prune_is_skipped_when_inputs_were_rejected(tmp_path, hash_embedder):
     assert len(svc.index.urls()) == 3
 
 
+def test_prune_of_an_empty_directory_deletes_nothing(tmp_path, hash_embedder):
+    """An empty (or unmounted) directory holds no articles: pruning against it would have
+    emptied the index."""
+    svc = open_service(tmp_path / "index", hash_embedder, chunk_tokens=60, chunk_overlap=10)
+    svc.ingest_articles(articles(3))
+    (tmp_path / "empty").mkdir()
+    report = svc.ingest_paths([tmp_path / "empty"], prune=True)
+    assert report.deleted == [] and any("no articles" in n for n in report.notes)
+    assert len(svc.index.urls()) == 3
+
+
 def test_stored_vectors_match_the_embedder(tmp_path, hash_embedder):
     svc = open_service(tmp_path, hash_embedder, chunk_tokens=60, chunk_overlap=10)
     [article] = articles(1)

@@ -168,3 +168,38 @@ def test_a_beir_folder_is_read_for_its_corpus_only(tmp_path: Path):
         assert {a.url for a in result.articles} >= {"https://beir.local/d1"}
         assert not any("q1" in a.url or a.body == "Tides?" for a in result.articles)
     assert len(parse_paths([tmp_path / "datasets"]).articles) == 2
+
+
+def test_lone_surrogates_reject_their_article_only():
+    """JSON may escape a lone surrogate ("\\ud800"): not text, so that article is rejected
+    with the reason (it was a traceback / 500) and its neighbours go in."""
+    good = {"url": "https://example.com/good", "title": "Good", "body": "Fine text here."}
+    lines = [json.dumps(good)]
+    for field in ("body", "title", "url"):
+        bad = {**good, "url": f"https://example.com/{field}"}
+        bad[field] = bad[field] + "\ud800"
+        lines.append(json.dumps(bad))  # json.dumps writes the escape: "\ud800"
+    result = parse_bytes("\n".join(lines).encode(), "mixed.jsonl")
+    assert [a.url for a in result.articles] == [good["url"]]
+    reasons = [r.reason for r in result.rejected]
+    assert [r.split(" holds")[0] for r in reasons] == ["body", "title", "URL"]
+    assert all("unpaired surrogate" in r for r in reasons)
+
+
+def test_json_lines_end_at_newlines_only():
+    """U+2028, U+2029 and U+0085 may stand raw inside a JSON string; they do not end a line."""
+    body = "First paragraph.\u2028Second line.\u2029Third\u0085 and the end."
+    raw = json.dumps({"url": "https://example.com/a", "body": body}, ensure_ascii=False)
+    result = parse_bytes((raw + "\r\n" + raw.replace("/a", "/b") + "\n").encode(), "x.jsonl")
+    assert not result.rejected and [a.body for a in result.articles] == [body, body]
+
+
+def test_a_url_is_kept_whole_or_rejected():
+    """Milvus stores 1,000 characters of a URL: a longer one was cut there, so the article's
+    identity changed on every run (and --prune deleted what it had just written)."""
+    base = "https://example.com/"
+    ok, long = base + "a" * (1_000 - len(base)), base + "a" * (1_001 - len(base))
+    result = parse_bytes("\n".join(json.dumps({"url": u, "body": "Some text."})
+                                   for u in (ok, long)).encode(), "urls.jsonl")
+    assert [a.url for a in result.articles] == [ok]
+    assert result.rejected[0].reason == "URL is 1,001 characters, over the limit of 1,000"

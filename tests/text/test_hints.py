@@ -56,3 +56,16 @@ def test_dates_in_several_spellings_and_impossible_ones_dropped():
          "and February 30, 2023")
     assert mentioned_dates(q) == [date(2023, 10, 2), date(2023, 10, 28), date(2023, 10, 5)]
     assert around(date(2023, 10, 2)) == (date(2023, 10, 1), date(2023, 10, 3))
+
+
+def test_dates_at_the_calendars_ends_give_a_window_not_an_overflow():
+    """A question naming 9999-12-31 or 0001-01-01 was a 500 (OverflowError in the plan)."""
+    from rag.core.documents import Filters
+    from rag.retrieval.params import RetrievalParams
+    from rag.retrieval.planner import plan
+
+    assert around(date.max) == (date(9999, 12, 30), date.max)
+    assert around(date.min) == (date.min, date(1, 1, 2))
+    for q in ("What happened on 9999-12-31?", "What happened on 0001-01-01?"):
+        searches = plan(q, Filters(), SOURCES, RetrievalParams())
+        assert len(searches) == 2  # the question, and the question within its date

@@ -145,15 +145,16 @@ class Store:
         lock = IndexLock(index_dir) if index_dir.is_dir() else None
         if lock is not None:
             lock.exclusive()
-        new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.{os.getpid()}.", suffix=".tmp",
-                                    dir=parent))
         try:
-            damaged = cls._start_rebuild(index_dir, new, params)
-            yield new
-            cls._swap_in(new, index_dir, damaged)
-        except BaseException:
-            shutil.rmtree(new, ignore_errors=True)
-            raise
+            new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.{os.getpid()}.",
+                                        suffix=".tmp", dir=parent))
+            try:
+                damaged = cls._start_rebuild(index_dir, new, params)
+                yield new
+            except BaseException:
+                shutil.rmtree(new, ignore_errors=True)
+                raise
+            cls._swap_in(new, index_dir, damaged)  # past this point ``new`` may be the old one
         finally:
             if lock is not None:
                 lock.release()
@@ -194,19 +195,33 @@ class Store:
     @staticmethod
     def _swap_in(new: Path, index_dir: Path, damaged: bool) -> None:
         """Put the complete index ``new`` where ``index_dir`` is, in one step where the OS
-        can (the old one is then removed, or kept aside if it was damaged)."""
+        can (the old one is then removed, or kept aside if it was damaged). If the swap
+        fails, the old index is where it was and the new one is removed."""
         if not index_dir.exists():
-            os.rename(new, index_dir)
+            try:
+                os.rename(new, index_dir)
+            except BaseException:
+                shutil.rmtree(new, ignore_errors=True)
+                raise
             fsync_dir(index_dir.parent)
             return
         if exchange(new, index_dir):
             old = new
         else:  # two renames: between them the index is briefly absent
             old = index_dir.with_name(f".{index_dir.name}.{os.getpid()}.old.tmp")
-            os.rename(index_dir, old)
-            os.rename(new, index_dir)
+            try:
+                os.rename(index_dir, old)
+            except BaseException:
+                shutil.rmtree(new, ignore_errors=True)
+                raise
+            try:
+                os.rename(new, index_dir)
+            except BaseException:
+                os.rename(old, index_dir)  # the old index back where it was
+                shutil.rmtree(new, ignore_errors=True)
+                raise
             fsync_dir(index_dir.parent)
-        if damaged:
+        if damaged:  # kept under a name no clean-up of temporary files touches
             aside = index_dir.with_name(
                 f"{index_dir.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%S}")
             os.rename(old, aside)
@@ -564,7 +579,7 @@ class Store:
     def lexical(self) -> LexicalView:
         """The in-memory BM25 index (bm25s) at the store's current generation: built on first
         use, then caught up with each write by a small segment, and rebuilt in a background
-        thread when the segments grow (rag/segments.py)."""
+        thread when the segments grow (bm25/segments.py)."""
         return self._lexical.view(self.generation)
 
     def sources(self) -> list[str]:

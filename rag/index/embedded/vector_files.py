@@ -60,10 +60,6 @@ class VectorFiles(GenerationFiles):
                 self.path(old).unlink(missing_ok=True)
         return path
 
-    def remove_all(self) -> None:
-        for gen in self.generations():
-            self.path(gen).unlink(missing_ok=True)
-
 
 def tombstoned_since(db: sqlite3.Connection, generation: int) -> np.ndarray:
     """Ids of the chunks deleted after ``generation`` (each write's delta, with its new

@@ -77,7 +77,7 @@ class LexicalIndex:
     """BM25 over the chunks (text, title, metadata) and over the sentences of one generation:
     all of the store's chunks (a base, scored by bm25s), or only those written after
     generation ``since``, scored with a base's statistics (``stats``) so that the two
-    indexes' scores add up (a segment: rag/segments.py)."""
+    indexes' scores add up (a segment: segments.py)."""
 
     def __init__(self, db: sqlite3.Connection, since: int | None = None,
                  stats: tuple[Stats, Stats] | None = None, tokenize: Tokenizer | None = None):
@@ -185,7 +185,7 @@ class LexicalIndex:
 
     def _positions(self, allowed: np.ndarray) -> np.ndarray:
         """Positions of the ``allowed`` chunk ids (binary search: np.isin over 1M ids cost
-        5 ms a query in eval/bench_scale.py)."""
+        5 ms a query in benchmarks/bench_scale.py)."""
         if not len(self.chunk_ids) or not len(allowed):
             return np.zeros(0, dtype=np.int64)
         idx = np.searchsorted(self._sorted_ids, allowed).clip(0, len(self._sorted_ids) - 1)

@@ -6,7 +6,7 @@ bm25s's own ``index`` takes a Python list of tokens per document and counts them
 matrix is built here from compact token ids, and summed here, with the same float32 / float64
 arithmetic in the same order as bm25s (tests/test_lexical.py compares them bit for bit);
 bm25s's matrix layout, searching object and save/load are used as they are. A segment of a
-changing index (rag/segments.py) is weighed with its base's statistics (``Stats``) instead.
+changing index (bm25/segments.py) is weighed with its base's statistics (``Stats``) instead.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def build_index(postings: Postings, block: int = 1 << 20):
     pair) by a counting sort on the term, a block at a time, and freed as they go, the tokens
     already dropped: no sort or copy of every pair at once (~24 bytes a pair beside the
     tokens). Building a million chunks' keyword index (chunks, then sentences) peaks at
-    2.7 GB this way, 3.8 GB before (eval/bench_service_scale.py's store)."""
+    2.7 GB this way, 3.8 GB before (benchmarks/bench_service_scale.py's store)."""
     import bm25s
 
     n, width = len(postings), len(postings.vocab)

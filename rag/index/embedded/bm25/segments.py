@@ -1,8 +1,8 @@
 """The in-memory keyword index of a changing store: a base plus segments, merged in the back.
 
-A full build of the BM25 index (rag/lexical.py) reads and tokenizes every chunk and sentence
+A full build of the BM25 index (index.py) reads and tokenizes every chunk and sentence
 of the store: 1.5 s at the dev corpus (4,583 chunks), minutes at a million. So, as the FAISS
-index catches up from its file (rag/vectorfiles.py), the keyword index catches up with each
+index catches up from its file (../vector_files.py), the keyword index catches up with each
 write: a *segment* indexes only the chunks written since the last generation it saw, scored
 with the base's statistics (document count, mean length, document frequencies) so that its
 scores add up with the base's, and the chunks deleted since the base are masked out of every
@@ -145,10 +145,6 @@ class LexicalFiles(GenerationFiles):
         for old in self.generations():
             if old < generation:
                 shutil.rmtree(self.path(old), ignore_errors=True)
-
-    def remove_all(self) -> None:
-        for generation in self.generations():
-            shutil.rmtree(self.path(generation), ignore_errors=True)
 
 
 def _generation(db: sqlite3.Connection) -> int:

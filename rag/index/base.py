@@ -52,25 +52,29 @@ class DocumentWrite:
         return self.content_hash or self.article.content_hash()
 
 
-def rebuild_hint(where: str) -> str:
+def rebuild_hint(where: str, milvus: bool = False) -> str:
+    if milvus:
+        return (f"rebuild it with: RAG_BACKEND=milvus RAG_MILVUS_URI={where} "
+                "rag ingest SOURCES... --rebuild")
     return f"rebuild it with: rag ingest SOURCES... --index {where} --rebuild"
 
 
 def check_params(meta: dict[str, str], params: IndexParams | None, where: str,
-                 check_chunking: bool = False) -> None:
-    """Refuse an index of another format, model or (for writers) chunking, naming the fix."""
+                 check_chunking: bool = False, milvus: bool = False) -> None:
+    """Refuse an index of another format, model or (for writers) chunking, naming the fix
+    (``milvus``: the index is the Milvus collection set at the URI ``where``)."""
     version = int(meta.get("format_version", "0"))
     if version not in READABLE_FORMATS:
         raise IndexMismatch(f"the index at {where} has format version {version}, this rag "
                             f"reads versions {', '.join(map(str, READABLE_FORMATS))}; "
-                            f"{rebuild_hint(where)}")
+                            f"{rebuild_hint(where, milvus)}")
     if params is None:
         return
     if meta["model"] != params.model:
         raise IndexMismatch(
             f"the index at {where} was built with model {meta['model']!r} ({meta['dim']}-dim) "
             f"but the configured model is {params.model!r}; set RAG_MODEL={meta['model']} or "
-            f"{rebuild_hint(where)}")
+            f"{rebuild_hint(where, milvus)}")
     if check_chunking:
         built = (int(meta["chunk_tokens"]), int(meta["chunk_overlap"]))
         wanted = (params.chunk_tokens, params.chunk_overlap)
@@ -78,7 +82,7 @@ def check_params(meta: dict[str, str], params: IndexParams | None, where: str,
             raise IndexMismatch(
                 f"the index at {where} was chunked with chunk_tokens={built[0]}, "
                 f"chunk_overlap={built[1]} but the settings ask for {wanted[0]}, {wanted[1]}; "
-                f"{rebuild_hint(where)}")
+                f"{rebuild_hint(where, milvus)}")
 
 
 @runtime_checkable

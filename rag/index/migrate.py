@@ -19,22 +19,9 @@ BATCH = 64  # articles per write
 
 
 def document_writes(store: Store, batch: int = BATCH) -> Iterator[list[DocumentWrite]]:
-    with store._read() as db:
-        docs = db.execute("SELECT * FROM documents ORDER BY document_id").fetchall()
-    for i in range(0, len(docs), batch):
-        part = docs[i:i + batch]
-        ids = [d["document_id"] for d in part]
-        marks = ",".join("?" * len(ids))
-        with store._read() as db:
-            rows = db.execute(
-                "SELECT document_id, ordinal, char_start, char_end, text, n_tokens, embed_hash "
-                f"FROM chunks WHERE document_id IN ({marks}) ORDER BY document_id, ordinal",
-                ids).fetchall()
-        chunks: dict[str, list] = {}
-        for r in rows:
-            chunks.setdefault(r["document_id"], []).append(r)
+    for docs, chunks in store.stored_articles(batch):
         writes = []
-        for d in part:
+        for d in docs:
             article = Article(
                 url=d["url"], title=d["title"], body=d["body"], author=d["author"],
                 published_date=date.fromisoformat(d["published_date"])

@@ -31,7 +31,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -200,19 +200,23 @@ class MilvusStore:
                                "RAG_BACKEND=milvus rag ingest SOURCES...")
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
         store = cls(uri, token)
-        if not store.client.has_collection(PREFIX + "meta"):
-            if not create:
+        try:
+            if not store.client.has_collection(PREFIX + "meta"):
+                if not create:
+                    raise NotFound(f"no index in Milvus at {uri}; build one with: "
+                                   "RAG_BACKEND=milvus rag ingest SOURCES...")
+                if params is None or not params.dim:
+                    raise ValueError("creating an index needs its parameters")
+                store._create(params)
+            for name in COLLECTIONS:
+                store.client.load_collection(PREFIX + name)
+            store.check(params, check_chunking)
+            if check_chunking:  # a writer: finish the recovery of writes a crash interrupted
+                store._remove(store.interrupted())
+        except BaseException:
+            with suppress(Exception):  # a refused index leaves no client behind
                 store.close()
-                raise NotFound(f"no index in Milvus at {uri}; build one with: "
-                               "RAG_BACKEND=milvus rag ingest SOURCES...")
-            if params is None or not params.dim:
-                raise ValueError("creating an index needs its parameters")
-            store._create(params)
-        for name in COLLECTIONS:
-            store.client.load_collection(PREFIX + name)
-        store.check(params, check_chunking)
-        if check_chunking:  # a writer: finish the recovery of writes a crash interrupted
-            store._remove(store.interrupted())
+            raise
         return store
 
     def _collection(self, name: str, fields: list[tuple], vector: tuple | None = None,
@@ -292,7 +296,7 @@ class MilvusStore:
         self._set_meta({**params.as_meta(), "generation": "0", "backend": "milvus"})
 
     def check(self, params: IndexParams | None, check_chunking: bool = False) -> None:
-        check_params(self.meta(), params, self.uri, check_chunking)
+        check_params(self.meta(), params, self.uri, check_chunking, milvus=True)
 
     def close(self) -> None:
         self.client.close()

@@ -179,3 +179,24 @@ def test_the_backends_rank_the_same_chunks(tmp_path):
             opened.close()
     assert results["embedded"] == results["milvus"]
     assert np.isfinite([s for s, *_ in results["embedded"]]).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_index_refused_on_open_is_closed(backend, tmp_path, monkeypatch):
+    """A writer refused for another chunking leaves no client or connection behind."""
+    from rag.core.errors import IndexMismatch
+    from rag.index.embedded.store import Store
+    from rag.index.milvus import MilvusStore
+
+    location = IndexLocation(backend, tmp_path / "index", str(tmp_path / "milvus.db"))
+    open_index(location, IndexParams(EMBEDDER.name, EMBEDDER.dim, 60, 10),
+               create=True, for_writing=True).close()
+    cls = MilvusStore if backend == "milvus" else Store
+    closed: list[object] = []
+    close = cls.close
+    monkeypatch.setattr(cls, "close", lambda self: (closed.append(self), close(self))[1])
+    with pytest.raises(IndexMismatch, match="chunk_tokens=60") as err:
+        open_index(location, IndexParams(EMBEDDER.name, EMBEDDER.dim, 90, 10), for_writing=True)
+    assert len(closed) == 1
+    # the fix it names rebuilds this backend's index, not an embedded one beside it
+    assert ("RAG_BACKEND=milvus" in str(err.value)) == (backend == "milvus")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -154,3 +157,49 @@ def test_kept_filter_answers_are_brought_up_to_each_write(tmp_path, hash_embedde
     svc.ingest_articles(articles(8, "v3"))  # everything again
     same_as_fresh()
     assert len(store.allowed_chunk_ids(filters[3])) == 0
+
+
+
+def _open_db_files(store) -> int:
+    """This process's open descriptors on the store's SQLite files (db, -wal, -shm)."""
+    return sum(1 for fd in Path("/proc/self/fd").iterdir()
+               if str(fd.resolve(strict=False)).startswith(str(store.db_path)))
+
+
+def test_close_closes_every_threads_connection(tmp_path, hash_embedder):
+    build(tmp_path, hash_embedder).close()
+    store = Store.open(tmp_path)
+    opened = _open_db_files(store)  # this thread's connection, from the open
+    done, ready = threading.Event(), threading.Barrier(4)
+
+    def read():
+        store.meta()
+        ready.wait()
+        done.wait()  # alive until the store is closed
+
+    threads = [threading.Thread(target=read, daemon=True) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        ready.wait(timeout=30)
+        assert _open_db_files(store) > opened > 0
+        store.close()
+        assert _open_db_files(store) == 0
+    finally:
+        done.set()
+
+
+def test_finished_threads_leave_no_connections_open(tmp_path, hash_embedder):
+    build(tmp_path, hash_embedder).close()
+    store = Store.open(tmp_path)
+    try:
+        counts = []
+        for _ in range(6):  # each thread reads once and ends
+            t = threading.Thread(target=store.meta)
+            t.start()
+            t.join()
+            counts.append(_open_db_files(store))
+        # at most the last thread's connection (and a descriptor SQLite keeps for reuse)
+        assert counts[-1] == counts[1]
+    finally:
+        store.close()

@@ -22,6 +22,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -69,6 +70,9 @@ class Store:
         self.location = str(self.dir)
         self.db_path = self.dir / DB_NAME
         self._local = threading.local()
+        # every thread's connection, so that close() closes them all (thread id -> thread)
+        self._conns: dict[int, tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = {}
+        self._conns_lock = threading.Lock()
         self._vec_lock = threading.Lock()
         self._vectors: VectorIndex | None = None
         self._vectors_gen = -1
@@ -242,7 +246,19 @@ class Store:
             except sqlite3.Error as exc:
                 raise storage_error(exc, self.dir) or exc from exc
             self._local.conn = conn
+            self._register(conn)
         return conn
+
+    def _register(self, conn: sqlite3.Connection) -> None:
+        """Keep this thread's new connection for ``close``; close those of threads that are
+        gone (a long-lived server's worker threads come and go)."""
+        with self._conns_lock:
+            for ident, (thread, old) in list(self._conns.items()):
+                alive = thread()
+                if alive is None or not alive.is_alive():
+                    old.close()
+                    del self._conns[ident]
+            self._conns[threading.get_ident()] = (weakref.ref(threading.current_thread()), conn)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None,
@@ -340,10 +356,17 @@ class Store:
         if conn is not None:
             conn.close()
             self._local.conn = None
+            with self._conns_lock:
+                self._conns.pop(threading.get_ident(), None)
 
     def close(self) -> None:
-        """Close this thread's connection and let go of the index's lock."""
-        self.close_connection()
+        """Close every thread's connection and let go of the index's lock."""
+        self._local.conn = None
+        with self._conns_lock:
+            conns = [conn for _, conn in self._conns.values()]
+            self._conns.clear()
+        for conn in conns:
+            conn.close()
         self._lock.release()
 
     # ------------------------------------------------------------ meta
@@ -684,3 +707,24 @@ class Store:
                 f"d WHERE {where} ORDER BY published_date DESC, url LIMIT ? OFFSET ?",
                 [*args, limit, offset]).fetchall()
         return total, [dict(r) for r in rows]
+
+    def stored_articles(self, batch: int) -> Iterator[tuple[list[sqlite3.Row],
+                                                             dict[str, list[sqlite3.Row]]]]:
+        """Every article's row and its chunks' rows (ordinal order), ``batch`` articles at a
+        time in document id order: to copy the index elsewhere with one batch in memory."""
+        with self._read() as db:
+            ids = [r[0] for r in db.execute("SELECT document_id FROM documents "
+                                            "ORDER BY document_id")]
+        for i in range(0, len(ids), batch):
+            part = ids[i:i + batch]
+            marks = ",".join("?" * len(part))
+            with self._read() as db:  # an article deleted meanwhile is skipped
+                docs = db.execute(f"SELECT * FROM documents WHERE document_id IN ({marks}) "
+                                  "ORDER BY document_id", part).fetchall()
+                chunks: dict[str, list[sqlite3.Row]] = {}
+                for r in db.execute(
+                        "SELECT document_id, ordinal, char_start, char_end, text, n_tokens, "
+                        f"embed_hash FROM chunks WHERE document_id IN ({marks}) "
+                        "ORDER BY document_id, ordinal", part):
+                    chunks.setdefault(r["document_id"], []).append(r)
+            yield docs, chunks

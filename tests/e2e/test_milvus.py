@@ -173,7 +173,7 @@ def test_sigkill_during_a_milvus_ingest_keeps_what_was_written(tmp_path):
     of each run: each time the index opens, checks clean, keeps every article it held
     before, whole; a last run completes the corpus. (The kills wait for a write, not for a
     fixed time, which in CI once landed before the index existed.)"""
-    articles = json.loads((DEV / "corpus.json").read_text())[:80]
+    articles = json.loads((DEV / "corpus.json").read_text())[:48]
     source = tmp_path / "articles.json"
     source.write_text(json.dumps(articles))
     env = {**milvus_env(tmp_path / "m.db"), "RAG_COMMIT_EVERY": "4"}

@@ -40,7 +40,7 @@ def real_embedder():
 
 @pytest.fixture
 def hash_embedder():
-    from rag.embedding.hashing import HashEmbedder
+    from hash_embedder import HashEmbedder
 
     return HashEmbedder()
 

@@ -3,8 +3,8 @@
 An ``Embedder`` turns texts into L2-normalised float32 vectors (inner product = cosine) and
 counts and cuts texts in its model's own tokens, which chunking needs. ``encode_parts`` embeds
 a text and, from the same model call where the runtime can, parts of it (a question's clause
-about one publisher). Runtimes: models.py (sentence-transformers on torch), onnx.py (ONNX
-Runtime, fp32 or int8) and hashing.py (a deterministic stand-in for plumbing tests).
+about one publisher). Runtimes: models.py (sentence-transformers on torch) and onnx.py (ONNX
+Runtime, fp32 or int8); the tests' plumbing uses a deterministic stand-in (tests/hash_embedder.py).
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ import pytest
 
 from rag.core.documents import Article, Filters
 from rag.core.errors import NotFound
-from rag.embedding.hashing import HashEmbedder
 from rag.index import Index, IndexLocation, IndexParams, open_index
 from rag.ingest.pipeline import ingest
+
+from hash_embedder import HashEmbedder
 
 BACKENDS = ["embedded", "milvus"]
 EMBEDDER = HashEmbedder()

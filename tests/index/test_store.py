@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from rag.core.errors import IndexMismatch, NotFound
-from rag.embedding.hashing import HashEmbedder
 from rag.index.embedded.store import Store
 
 from conftest import open_service
+from hash_embedder import HashEmbedder
 from helpers import articles
 
 

@@ -30,7 +30,7 @@ from rag.server.errors import install_error_handlers
 from rag.server.mcp import McpEdge, McpPath
 from rag.server.mcp import build as build_mcp
 from rag.server.routes import query as query_routes
-from rag.server.routes import service as service_routes
+from rag.server.routes import status as status_routes
 from rag.server.routes.chat import chat_router
 from rag.server.routes.documents import documents_router
 from rag.server.schemas import ERROR_RESPONSES
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.include_router(query_routes.router)
     app.include_router(documents_router(settings))
     app.include_router(chat_router())
-    app.include_router(service_routes.router)
+    app.include_router(status_routes.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     app.mount("/mcp", McpEdge(mcp_app, settings.keys,
                               protect=settings.protect_reads and bool(settings.keys())))

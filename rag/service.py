@@ -19,11 +19,11 @@ from rag.chat.llm import llm_from
 from rag.chat.turn import Chat
 from rag.core.config import Settings
 from rag.core.documents import Answer, Article, Filters, Passage, Result
-from rag.core.errors import Busy, InvalidRequest, RejectedInput
+from rag.core.errors import Busy, RejectedInput
 from rag.core.extras import need
 from rag.embedding import Embedder, make_embedder
 from rag.index import Index, IndexLocation, IndexParams, open_index
-from rag.index.factory import rebuilding
+from rag.index.factory import rebuilding, set_search_threads
 from rag.ingest.pipeline import IngestReport, Progress, ingest, save_after_commit
 from rag.ingest.sources import Limits, article_from_record, parse_paths
 from rag.retrieval.answer import (
@@ -62,10 +62,8 @@ class Service:
     def open(cls, settings: Settings, *, create: bool = False, for_writing: bool = False,
              embedder: Embedder | None = None, serving: bool = False,
              params: RetrievalParams | None = None, slots: int | None = None) -> Service:
-        from rag.index.embedded.vectors import set_threads
-
         threads = settings.thread_count(serving)
-        set_threads(threads)
+        set_search_threads(threads)
         if embedder is None:
             embedder = make_embedder(settings.model, runtime=settings.runtime, threads=threads)
         # the model is checked by name; its dimension (which loads the weights) is only
@@ -100,21 +98,9 @@ class Service:
                    progress: Progress | None = None) -> tuple[int, dict[str, int]]:
         """Copy this (embedded) index into Milvus at ``uri`` without re-embedding; returns
         the articles copied and the target's counts."""
-        from rag.index.embedded.store import Store
-        from rag.index.migrate import migrate
+        from rag.index.migrate import copy_to_milvus
 
-        if not isinstance(self.index, Store):
-            raise InvalidRequest("rag migrate copies an embedded index (RAG_BACKEND=embedded)")
-        meta = self.index.meta()
-        params = IndexParams(meta["model"], int(meta["dim"]), int(meta["chunk_tokens"]),
-                             int(meta["chunk_overlap"]))
-        target = open_index(IndexLocation("milvus", milvus_uri=uri, milvus_token=token),
-                            params, create=True, for_writing=True)
-        try:
-            copied = migrate(self.index, target, progress)
-            return copied, target.counts()
-        finally:
-            target.close()
+        return copy_to_milvus(self.index, uri, token, progress)
 
     def limits(self) -> Limits:
         return Limits(max_article_bytes=self.settings.max_article_bytes)

@@ -35,6 +35,14 @@ class IndexLocation:
         return self.milvus_uri or str(self.path / "milvus.db")
 
 
+def set_search_threads(n: int) -> None:
+    """The threads one in-process vector search may use (FAISS's OpenMP count); Milvus
+    searches run in its own server."""
+    from rag.index.embedded.vectors import set_threads
+
+    set_threads(n)
+
+
 def _milvus():
     need("pymilvus", "milvus", "RAG_BACKEND=milvus")
     from rag.index import milvus

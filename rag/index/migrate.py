@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterator
 from datetime import date
 
 from rag.core.documents import Article, Chunk
-from rag.index.base import DocumentWrite, Index
+from rag.core.errors import InvalidRequest
+from rag.index.base import DocumentWrite, Index, IndexParams
 from rag.index.embedded.store import Store
+from rag.index.factory import IndexLocation, open_index
 
 BATCH = 64  # articles per write
 
@@ -49,3 +51,22 @@ def migrate(source: Store, target: Index,
             progress(done, total)
     target.save_vectors()
     return done
+
+
+def copy_to_milvus(source: Index, uri: str, token: str = "",
+                   progress: Callable[[int, int], None] | None = None
+                   ) -> tuple[int, dict[str, int]]:
+    """Copy ``source`` (an embedded index) into a Milvus index at ``uri``, created with the
+    same parameters; returns the articles copied and the target's counts."""
+    if not isinstance(source, Store):
+        raise InvalidRequest("rag migrate copies an embedded index (RAG_BACKEND=embedded)")
+    meta = source.meta()
+    params = IndexParams(meta["model"], int(meta["dim"]), int(meta["chunk_tokens"]),
+                         int(meta["chunk_overlap"]))
+    target = open_index(IndexLocation("milvus", milvus_uri=uri, milvus_token=token),
+                        params, create=True, for_writing=True)
+    try:
+        copied = migrate(source, target, progress)
+        return copied, target.counts()
+    finally:
+        target.close()

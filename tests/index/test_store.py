@@ -159,7 +159,6 @@ def test_kept_filter_answers_are_brought_up_to_each_write(tmp_path, hash_embedde
     assert len(store.allowed_chunk_ids(filters[3])) == 0
 
 
-
 def _open_db_files(store) -> int:
     """This process's open descriptors on the store's SQLite files (db, -wal, -shm)."""
     return sum(1 for fd in Path("/proc/self/fd").iterdir()

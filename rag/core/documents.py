@@ -25,6 +25,10 @@ def has_visible_text(text: str) -> bool:
     return _VISIBLE.search(text) is not None
 
 
+NOT_UNICODE = ("holds an unpaired surrogate (a lone \\uD800-\\uDFFF escape): not valid "
+               "Unicode text")
+
+
 def is_unicode(text: str) -> bool:
     """Whether ``text`` is valid Unicode: no lone surrogates (from JSON's ``\\ud800``-style
     escapes, or bytes that were not UTF-8 in a command line), which UTF-8 cannot encode."""

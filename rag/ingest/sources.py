@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from rag.core.documents import Article, has_visible_text, is_unicode
+from rag.core.documents import NOT_UNICODE, Article, has_visible_text, is_unicode
 from rag.core.errors import RejectedInput
 
 SEED_TAGS = ("TITLE", "PUBLISHED_DATE", "URL", "AUTHOR", "SUMMARY", "HIGHLIGHTS", "CONTENT")
@@ -152,8 +152,7 @@ def _text(value: Any, origin: str, name: str, joiner: str = ", ") -> str | None:
 
 def _unicode(value: str, origin: str, name: str) -> str:
     if not is_unicode(value):
-        raise RejectedInput(origin, f"{name} holds an unpaired surrogate (a lone \\uD800-\\uDFFF "
-                                    "escape): not valid Unicode text")
+        raise RejectedInput(origin, f"{name} {NOT_UNICODE}")
     return value
 
 

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from rag.core.documents import MAX_FILTER_CHARS, VISIBLE, Filters, is_unicode
+from rag.core.documents import MAX_FILTER_CHARS, NOT_UNICODE, VISIBLE, Filters, is_unicode
 
 
 def _integral(value: Any) -> Any:
@@ -61,8 +61,7 @@ NOT_ONLY_SPACE = VISIBLE
 
 def _unicode(value: str) -> str:
     if not is_unicode(value):  # the tokenizer, SQLite and every response would fail on it
-        raise ValueError("holds an unpaired surrogate (a lone \\uD800-\\uDFFF escape): not "
-                         "valid Unicode text")
+        raise ValueError(NOT_UNICODE)
     return value
 
 

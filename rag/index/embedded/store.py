@@ -62,6 +62,16 @@ _READ_ONLY_FALLBACK = ("SQLITE_IOERR_SHMSIZE", "SQLITE_IOERR_SHMOPEN", "SQLITE_I
 ALLOWED_CACHE = 512  # filter -> allowed chunk ids answers kept
 
 
+@contextmanager
+def _removed_on_failure(path: Path) -> Iterator[None]:
+    """Remove the directory ``path`` (an index being built) if the block fails."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
 class Store:
     """One index directory. Thread-safe for readers; writes are serialised by SQLite."""
 
@@ -152,12 +162,9 @@ class Store:
         try:
             new = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.{os.getpid()}.",
                                         suffix=".tmp", dir=parent))
-            try:
+            with _removed_on_failure(new):
                 damaged = cls._start_rebuild(index_dir, new, params)
                 yield new
-            except BaseException:
-                shutil.rmtree(new, ignore_errors=True)
-                raise
             cls._swap_in(new, index_dir, damaged)  # past this point ``new`` may be the old one
         finally:
             if lock is not None:
@@ -202,22 +209,16 @@ class Store:
         can (the old one is then removed, or kept aside if it was damaged). If the swap
         fails, the old index is where it was and the new one is removed."""
         if not index_dir.exists():
-            try:
+            with _removed_on_failure(new):
                 os.rename(new, index_dir)
-            except BaseException:
-                shutil.rmtree(new, ignore_errors=True)
-                raise
             fsync_dir(index_dir.parent)
             return
         if exchange(new, index_dir):
             old = new
         else:  # two renames: between them the index is briefly absent
             old = index_dir.with_name(f".{index_dir.name}.{os.getpid()}.old.tmp")
-            try:
+            with _removed_on_failure(new):
                 os.rename(index_dir, old)
-            except BaseException:
-                shutil.rmtree(new, ignore_errors=True)
-                raise
             try:
                 os.rename(new, index_dir)
             except BaseException:

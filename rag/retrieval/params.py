@@ -12,6 +12,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class RetrievalParams:
     depth: int = 100  # candidates taken from each ranking before fusion
+    # a question that seems to need one article (planner.multi_article) sums its rankings'
+    # standardised scores (fusion.zsum); "rrf" fuses their ranks as the others' do
+    single_fusion: str = "zsum"
     rrf_k: int = 5  # 60 in Cormack et al. (2009); 5 measured best here
     # weight of the dense rankings for a question that seems to need one article
     # (planner.multi_article; 1 for the others): its exact words matter more

@@ -1,10 +1,11 @@
 """The read path: question -> ranked, diverse, cited passages.
 
-Hybrid mode fuses (reciprocal rank fusion) a dense ranking (FAISS or Milvus), a chunk BM25
-ranking and a sentence BM25 ranking of the whole index with the same rankings within each
-publisher, and each date, that the question names (planner.py). A question that seems to
-need several articles has its results spread over articles (fusion.py); for one that seems to
-need one, the dense rankings weigh less than the BM25 ones.
+Hybrid mode fuses a dense ranking (FAISS or Milvus), a chunk BM25 ranking and a sentence
+BM25 ranking of the whole index with the same rankings within each publisher, and each date,
+that the question names (planner.py). A question that seems to need several articles has
+them fused by rank (RRF) and its results spread over articles (fusion.py); one that seems to
+need one has them fused by standardised score, so a passage that stands far out in one
+ranking keeps its lead, and its dense rankings weigh less than the BM25 ones.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rag.core.lru import LRU
 from rag.embedding import Embedder
 from rag.index.base import Index, Ranking
 from rag.retrieval.answer import best_sentence
-from rag.retrieval.fusion import diversify, rrf
+from rag.retrieval.fusion import diversify, rrf, zsum
 from rag.retrieval.params import RetrievalParams
 from rag.retrieval.planner import Search, Spans, multi_article, plan
 
@@ -141,7 +142,8 @@ class Retriever:
                     rankings.append((words, s.weight * p.keyword_weight))
                 if p.sentence_weight:
                     rankings.append((sentences, s.weight * p.sentence_weight))
-            ranked = rrf(rankings, p.rrf_k)[: p.depth]
+            single = not multi and p.single_fusion == "zsum"
+            ranked = (zsum(rankings) if single else rrf(rankings, p.rrf_k))[: p.depth]
         if multi and (p.max_per_doc or p.doc_decay != 1):
             ranked = diversify(ranked, self.index.chunk_documents([i for i, _ in ranked]),
                                p.doc_decay, p.max_per_doc)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.retrieval.fusion import diversify, rrf
+from rag.retrieval.fusion import diversify, rrf, zsum
 
 
 def _rrf_loop(rankings, k):
@@ -41,6 +42,35 @@ def test_rrf_equals_the_loop_bit_for_bit(rankings, k):
     """Same sums in the same order: equal floats, the same order of ties (many here: few
     items, repeated weights), also for an item twice in one ranking or a weight of 0."""
     assert rrf(rankings, k) == _rrf_loop(rankings, k)
+
+
+def test_zsum_by_hand():
+    a = [(1, 9.0), (2, 8.0), (3, 6.0)]  # mean 23/3, standard deviation sqrt(14)/3
+    b = [(3, 0.9), (1, 0.5)]  # mean 0.7, standard deviation 0.2
+    fused = dict(zsum([(a, 1.0), (b, 2.0)]))
+    spread = 14 ** 0.5 / 3
+    assert fused[1] == pytest.approx(3 / spread + 0)  # the last of b adds 0
+    assert fused[2] == pytest.approx(2 / spread)  # b lacks it: 0
+    assert fused[3] == pytest.approx(0 + 2 * 0.4 / 0.2)
+    assert [i for i, _ in zsum([(a, 1.0), (b, 2.0)])] == [3, 1, 2]
+
+
+def test_zsum_keeps_the_margin_rrf_drops():
+    """Item 1 stands far ahead in one ranking, item 2 barely ahead of it in two: by rank
+    item 2 wins, by standardised score item 1 does."""
+    strong = [(1, 10.0), (2, 1.1), (3, 1.0), (4, 0.9)]
+    close = [(2, 5.0), (1, 4.9), (3, 1.0), (4, 0.5)]
+    rankings = [(strong, 1.0), (close, 1.0), (close, 1.0)]
+    assert rrf(rankings)[0][0] == 2
+    assert zsum(rankings)[0][0] == 1
+
+
+def test_zsum_of_lists_without_spread_adds_nothing_and_ties_break_by_id():
+    assert zsum([]) == [] and zsum([([], 1.0)]) == []
+    assert zsum([([(7, 3.0)], 1.0), ([(5, 2.0), (6, 2.0)], 1.0)]) == [(5, 0.0), (6, 0.0),
+                                                                      (7, 0.0)]
+    assert [i for i, _ in zsum([([(9, 2.0), (4, 1.0)], 1.0), ([(4, 3.0), (9, 1.0)], 1.0)])
+            ] == [4, 9]
 
 
 def test_a_hard_cap_moves_extras_to_the_end():

@@ -2,7 +2,8 @@
 
 Sentences come from blingfire (a fast finite-state splitter that returns character offsets);
 every non-whitespace character of the text lies in exactly one span, and a span never starts
-or ends with white space nor crosses a blank line.
+or ends with white space nor crosses a blank line, but for one case: a paragraph break inside a
+sentence after an initialism ("the U.S.\n\nambassador"), as scraped articles have them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ Span = tuple[int, int]
 _NON_SPACE = re.compile(r"\S")
 # a run without surrounding whitespace, up to a blank line or the end of the span
 _PARAGRAPH_PIECE = re.compile(r"\S(?:.*?\S)?(?=\s*\n\s*\n|\s*$)", re.S)
+_INITIALISM_END = re.compile(r"(?:^|[^\w.])(?:[A-Z]\.)+$")  # ends "... U.S.", "D.C.", "W."
+_LOWER_WORD = re.compile(r"[a-z]+\b")  # "ambassador", not "iPhone" or "The"
 
 
 def sentence_spans(text: str) -> list[Span]:
@@ -38,7 +41,23 @@ def sentence_spans(text: str) -> list[Span]:
         spans.extend(_trimmed(text, start, end))
         cursor = end
     spans.extend(_trimmed(text, cursor, len(text)))
-    return spans
+    return _rejoined(text, spans)
+
+
+def _rejoined(text: str, spans: list[Span]) -> list[Span]:
+    """The spans, with a sentence cut after an initialism joined again: a span that starts
+    with a lower-case word continues the one before it if that one ends with an initialism
+    (U.S., D.C.). A new paragraph or sentence does not start in lower case, and a sentence
+    may end with "U.S.", so both are needed; a name's initial before a capital ("George W.
+    Bush") cannot be told from a sentence's end ("on X. This") and stays split."""
+    joined: list[Span] = []
+    for start, end in spans:
+        if (joined and _LOWER_WORD.match(text, start)
+                and _INITIALISM_END.search(text[joined[-1][0]:joined[-1][1]])):
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return joined
 
 
 def _sentence_offsets(text: str) -> list[Span] | None:

@@ -75,6 +75,23 @@ def test_long_sentence_is_split_within_budget(real_embedder):
     assert all(c.n_tokens <= 100 for c in chunks)
 
 
+def test_a_paragraph_break_after_an_initialism_does_not_end_a_lower_case_sentence():
+    """Scraped articles break paragraphs inside sentences after "U.S." (the seed article has
+    8 such breaks); the sentence goes on in lower case, and only that case is joined."""
+    def pieces(body):
+        return [body[a:b] for a, b in sentence_spans(body)]
+
+    body = "Kurt Volker, who served as the U.S.\n\nambassador to NATO, spoke. He left."
+    assert pieces(body) == ["Kurt Volker, who served as the U.S.\n\nambassador to NATO, spoke.",
+                            "He left."]
+    assert pieces("Aid from the U.S. and the U.K.\n\nand others.") == [
+        "Aid from the U.S. and the U.K.\n\nand others."]
+    for split in ("It plays in the U.S.\n\nThe tour starts.", "He wrote on X.\n\niPhone sales.",
+                  "President George W.\n\nBush spoke.", "The end.\n\nand then.",
+                  "Made in the USA.\n\nmore"):
+        assert len(pieces(split)) == 2, split
+
+
 def test_whitespace_only_body_has_no_chunks():
     assert chunk_text(" \n\t ", whitespace_counter, budget=10) == []
     assert sentence_spans("") == []

@@ -15,7 +15,7 @@ Span = tuple[int, int]
 _NON_SPACE = re.compile(r"\S")
 # a run without surrounding whitespace, up to a blank line or the end of the span
 _PARAGRAPH_PIECE = re.compile(r"\S(?:.*?\S)?(?=\s*\n\s*\n|\s*$)", re.S)
-_INITIALISM_END = re.compile(r"(?:^|[^\w.])(?:[A-Z]\.)+$")  # ends "... U.S.", "D.C.", "W."
+_INITIALISM_END = re.compile(r"(?<![\w.])(?:[A-Z]\.)+$")  # ends "... U.S.", "D.C.", "W."
 _LOWER_WORD = re.compile(r"[a-z]+\b")  # "ambassador", not "iPhone" or "The"
 
 
@@ -52,8 +52,9 @@ def _rejoined(text: str, spans: list[Span]) -> list[Span]:
     Bush") cannot be told from a sentence's end ("on X. This") and stays split."""
     joined: list[Span] = []
     for start, end in spans:
-        if (joined and _LOWER_WORD.match(text, start)
-                and _INITIALISM_END.search(text[joined[-1][0]:joined[-1][1]])):
+        if (joined and _LOWER_WORD.match(text, start)  # only its tail: joined spans grow
+                and _INITIALISM_END.search(text, max(joined[-1][0], joined[-1][1] - 16),
+                                           joined[-1][1])):
             joined[-1] = (joined[-1][0], end)
         else:
             joined.append((start, end))

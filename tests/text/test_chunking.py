@@ -92,6 +92,23 @@ def test_a_paragraph_break_after_an_initialism_does_not_end_a_lower_case_sentenc
         assert len(pieces(split)) == 2, split
 
 
+def test_joining_sentences_stays_linear_in_the_text():
+    """Joined spans grow; reading all of one for each join was quadratic (120 kB of the text
+    below took 108 s). Four times the text takes 4-5 times as long (best of 3 each; under
+    10 here; a quadratic split takes ~16 times)."""
+    import time
+
+    def best(text):
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            assert len(sentence_spans(text)) == 1
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    assert best("A.\n\na " * 40000) < 10 * best("A.\n\na " * 10000)
+
+
 def test_whitespace_only_body_has_no_chunks():
     assert chunk_text(" \n\t ", whitespace_counter, budget=10) == []
     assert sentence_spans("") == []

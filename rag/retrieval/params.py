@@ -7,6 +7,7 @@ set. An evaluation or ablation script may build other ``RetrievalParams`` in pro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class RetrievalParams:
     depth: int = 100  # candidates taken from each ranking before fusion
     # a question that seems to need one article (planner.multi_article) sums its rankings'
     # standardised scores (fusion.zsum); "rrf" fuses their ranks as the others' do
-    single_fusion: str = "zsum"
+    single_fusion: Literal["zsum", "rrf"] = "zsum"
     rrf_k: int = 5  # 60 in Cormack et al. (2009); 5 measured best here
     # weight of the dense rankings for a question that seems to need one article
     # (planner.multi_article; 1 for the others): its exact words matter more

@@ -123,6 +123,17 @@ def test_bad_bodies_get_clear_4xx(server, body, status, fragment):
     assert fragment in resp.json()["error"]["message"]
 
 
+def test_a_request_line_over_64_kib_is_a_400_not_a_5xx(server):
+    """The HTTP server reads a request target (path and query) of up to 65,535 bytes; past
+    that it refuses the request with a plain-text 400 before the API reads it (docs/api.md)."""
+    room = 65_535 - len("/documents?source=")
+    fits = httpx.get(f"{server}/documents", params={"source": "a" * room})
+    assert fits.status_code == 422 and "source" in fits.json()["error"]["message"]  # too long
+    over = httpx.get(f"{server}/documents", params={"source": "a" * (room + 1)})
+    assert over.status_code == 400 and over.text == "Invalid HTTP request received."
+    assert httpx.get(server + "/health/live").json() == {"status": "ok"}
+
+
 def test_request_ids_and_health(server):
     given = httpx.get(server + "/health/live", headers={"X-Request-ID": "abc-123"})
     assert given.headers["x-request-id"] == "abc-123" and given.json() == {"status": "ok"}

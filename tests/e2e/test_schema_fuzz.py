@@ -17,6 +17,9 @@ Two of schemathesis' checks are relaxed where the contract says otherwise, each 
 - ``published_after`` later than ``published_before`` (the /query filters, the same filters
   in a chat request's ``rag`` extension, and GET /documents) is a 422 that JSON Schema cannot
   express.
+- A request target (path and query string) over 65,535 bytes is refused by the HTTP server
+  (uvicorn on httptools) with a plain-text 400 before the API reads it, as docs/api.md says;
+  a negative GET /documents with a long enough ``source`` gets there.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ PER_OPERATION = {GenerationMode.POSITIVE: 160, GenerationMode.NEGATIVE: 100}
 MIN_REQUESTS = 1_000
 EXCLUDED = {"POST /documents": [negative_data_rejection]}
 INVERTED_RANGE = "published_after is later than published_before"
+MAX_TARGET = 65_535  # bytes of path and query string the HTTP server reads
+OVERLONG = "Invalid HTTP request received."
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -74,6 +79,11 @@ def sent_listing_is_valid(url: str) -> bool:
 
 def expected(message: str, url: str) -> bool:
     """The narrow, documented exceptions of the module docstring."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    if ("found 1 distinct failure" in message and "ST103" in message
+            and "Received: 400" in message and OVERLONG in message):
+        return len(target.encode()) > MAX_TARGET
     if "ST201" in message and "GET /documents" in message:
         return sent_listing_is_valid(url)
     return "ST202" in message and INVERTED_RANGE in message and any(

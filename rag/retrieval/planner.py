@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import date
 from typing import NamedTuple
 
 from rag.core.documents import Filters
@@ -42,14 +43,25 @@ class Search(NamedTuple):
     spans: Spans = ()  # a clause: where its pieces lie in the question
 
 
-def plan(question: str, filters: Filters, sources: list[str],
+class Mentions(NamedTuple):
+    """The publishers (of those in the index) and the dates a question names."""
+    sources: list[str]
+    dates: list[date]
+
+
+def mentions(question: str, sources: list[str]) -> Mentions:
+    """What ``plan`` and ``multi_article`` read from a question, found once (``sources``: the
+    publishers in the index)."""
+    return Mentions(mentioned_sources(question, sources), mentioned_dates(question))
+
+
+def plan(question: str, filters: Filters, named: Mentions,
          p: RetrievalParams) -> list[Search]:
-    """The searches whose rankings are fused (``sources``: the publishers in the index)."""
+    """The searches whose rankings are fused (``named``: the question's ``mentions``)."""
     plans = [Search(question, filters, 1.0)]
     if p.source_hints and not filters.sources:
-        named = mentioned_sources(question, sources)
-        spans = source_clause_spans(question, named) if p.clause_weight else {}
-        for source in named:
+        spans = source_clause_spans(question, named.sources) if p.clause_weight else {}
+        for source in named.sources:
             f = replace(filters, sources=(source,))
             plans.append(Search(question, f, p.hint_weight))
             clause = clause_text(question, spans.get(source, []))
@@ -57,7 +69,7 @@ def plan(question: str, filters: Filters, sources: list[str],
                 plans.append(Search(clause, f, p.hint_weight * p.clause_weight,
                                     tuple(spans[source])))
     if p.date_hints:
-        for day in mentioned_dates(question):
+        for day in named.dates:
             lo, hi = around(day)
             lo = max(lo, filters.published_after or lo)
             hi = min(hi, filters.published_before or hi)
@@ -67,10 +79,10 @@ def plan(question: str, filters: Filters, sources: list[str],
     return plans
 
 
-def multi_article(question: str, sources: list[str]) -> bool:
+def multi_article(question: str, named: Mentions) -> bool:
     """Whether the question seems to need evidence from several articles: it names a
     publisher or a date, compares, or is as long as multi-hop questions are. Only such
     questions have their results spread over articles (fusion.diversify); a one-article
     question keeps its best passages in their fused order, whichever article they are from."""
     return bool(len(question.split()) >= MULTI_ARTICLE_WORDS or _COMPARISON.search(question)
-                or mentioned_sources(question, sources) or mentioned_dates(question))
+                or named.sources or named.dates)

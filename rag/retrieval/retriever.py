@@ -23,7 +23,7 @@ from rag.index.base import Index, Ranking
 from rag.retrieval.answer import best_sentence
 from rag.retrieval.fusion import diversify, rrf, zsum
 from rag.retrieval.params import RetrievalParams
-from rag.retrieval.planner import Search, Spans, multi_article, plan
+from rag.retrieval.planner import Mentions, Search, Spans, mentions, multi_article, plan
 
 Mode = Literal["hybrid", "dense", "keyword"]
 
@@ -106,15 +106,18 @@ class Retriever:
         best = self.dense(question, 1, filters or Filters())
         return best[0][1] if best else 0.0
 
-    def plan(self, question: str, filters: Filters) -> list[Search]:
-        return plan(question, filters, self.index.sources(), self.params)
+    def plan(self, question: str, filters: Filters,
+             named: Mentions | None = None) -> list[Search]:
+        named = named or mentions(question, self.index.sources())
+        return plan(question, filters, named, self.params)
 
     def rank(self, question: str, mode: Mode = "hybrid",
              filters: Filters | None = None) -> Ranked:
         """The full ranking (up to ``depth``), before it is cut to k."""
         filters = filters or Filters()
         p = self.params
-        multi = multi_article(question, self.index.sources())
+        named = mentions(question, self.index.sources())
+        multi = multi_article(question, named)
         nearest: float | None = None
         if mode == "dense":
             ranked = self.dense(question, p.depth, filters)
@@ -122,7 +125,7 @@ class Retriever:
         elif mode == "keyword":
             ranked = self.index.keyword_ranking(question, p.depth, filters)
         else:
-            searches = self.plan(question, filters)
+            searches = self.plan(question, filters, named)
             pending = self.start_embedding(question, searches)
             lexical = [(self.index.keyword_ranking(s.text, p.depth, s.filters)
                         if p.keyword_weight else [],

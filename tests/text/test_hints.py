@@ -62,10 +62,27 @@ def test_dates_at_the_calendars_ends_give_a_window_not_an_overflow():
     """A question naming 9999-12-31 or 0001-01-01 was a 500 (OverflowError in the plan)."""
     from rag.core.documents import Filters
     from rag.retrieval.params import RetrievalParams
-    from rag.retrieval.planner import plan
+    from rag.retrieval.planner import mentions, plan
 
     assert around(date.max) == (date(9999, 12, 30), date.max)
     assert around(date.min) == (date.min, date(1, 1, 2))
     for q in ("What happened on 9999-12-31?", "What happened on 0001-01-01?"):
-        searches = plan(q, Filters(), SOURCES, RetrievalParams())
+        searches = plan(q, Filters(), mentions(q, SOURCES), RetrievalParams())
         assert len(searches) == 2  # the question, and the question within its date
+
+
+def test_multi_article_questions_are_long_compare_or_name_a_publisher_or_date():
+    from rag.retrieval.planner import MULTI_ARTICLE_WORDS, mentions, multi_article
+
+    def multi(q: str) -> bool:
+        return multi_article(q, mentions(q, SOURCES))
+
+    assert not multi("What is the range of the ATACMS missiles?")
+    assert not multi("ATACMS range")
+    assert multi("How does the ATACMS range compare with the Storm Shadow's?")
+    assert multi("What did TechCrunch write about the ATACMS missiles?")
+    assert multi("What happened to the ATACMS missiles on October 17, 2023?")
+    long = " ".join(["missiles"] * MULTI_ARTICLE_WORDS)
+    assert multi(long) and not multi(long.split(" ", 1)[1])
+    assert mentions("Did Fortune and The Verge agree on 2023-10-05?", SOURCES) == (
+        ["The Verge", "Fortune"], [date(2023, 10, 5)])

@@ -64,8 +64,7 @@ the N chunk texts, each as one document ``text title meta`` (as ``LexicalIndex``
 a chunk's text, title and metadata), tokenized by ``rag.text.tokens.Tokenizer`` into compact
 token ids (``bm25.scoring.Postings``) and indexed by ``bm25.scoring.build_index`` (bm25s's
 matrix layout, built with numpy; k1 1.2, b 0.75): tokenize and index time, index arrays size,
-and the process's peak RSS (the build peak). Figures before 2026-11-26 (third session) came
-from bm25s's own ``index`` over Python token lists. It then times
+and the process's peak RSS (the build peak). It then times
 ``LexicalIndex.search(question, 100)`` (tokenize, scores, top-k), the question being the 6
 terms separated by spaces (BM25 scores any matching term, like an OR); and the same with
 ``allowed`` = the chunk ids of a random 5% of the documents (13 chunks per document; a new

@@ -65,8 +65,7 @@ def chunk_budget(embedder: Embedder, chunk_tokens: int, chunk_overlap: int = 0) 
 
 def article_budget(embedder: Embedder, budget: int, title: str) -> int:
     """A chunk and its (truncated) title fit what the model reads: the title's tokens come
-    off the budget, so an article with a short title gets longer chunks (before 2026-11-26
-    every chunk left room for a 32-token title; see eval/README.md)."""
+    off the budget, so an article with a short title gets longer chunks."""
     used = embedder.count_tokens([title])[0] if title else 0
     return min(budget, embedder.max_tokens - used)
 

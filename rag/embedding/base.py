@@ -76,7 +76,13 @@ def offline() -> None:
 
 class HfTokenizer:
     """A Hugging Face model's tokenizer: token counts and cuts for chunking, loaded lazily
-    from a local path or the offline cache (counting tokens never loads the model)."""
+    from a local path or the offline cache (counting tokens never loads the model).
+
+    It is the model's fast tokenizer (``tokenizer.json``) read by the ``tokenizers`` library,
+    the same Rust tokenizer transformers wraps, so the ids and offsets are the same; importing
+    transformers (and, through it, torch: ~2.5 s here) is left to models that lack the file.
+    Its padding and truncation are switched off once at load and never changed, so threads
+    share it without a lock."""
 
     def __init__(self, model: str = DEFAULT_MODEL):
         offline()
@@ -85,24 +91,18 @@ class HfTokenizer:
         self._tokenizer: Any = None
         self._max_seq: int | None = None
         self._dim: int | None = None
-        # HF fast tokenizers change their padding/truncation state per call: concurrent
-        # calls (a query beside an HTTP ingest) corrupt each other's batches without this
-        self._tok_lock = threading.Lock()
         self._load_lock = threading.RLock()  # first calls from several threads load once
 
     def _load_tokenizer(self):
         with self._load_lock:
             if self._tokenizer is None:
-                from transformers import AutoTokenizer
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.set_verbosity_error()
                 try:
-                    self._tokenizer = AutoTokenizer.from_pretrained(self._path)
+                    tokenizer = fast_tokenizer(self._path)
                 except Exception as exc:  # noqa: BLE001 - any loader failure means the same
                     raise RagError(f"cannot load tokenizer for model {self.name!r}: "
                                    f"{exc}") from exc
                 self._read_config()
+                self._tokenizer = tokenizer
             return self._tokenizer
 
     def _read_config(self) -> None:
@@ -131,20 +131,34 @@ class HfTokenizer:
         assert self._max_seq is not None
         return self._max_seq - SPECIAL_TOKENS
 
-    def tokenize(self, texts, **kwargs):
-        tokenizer = self._load_tokenizer()
-        with self._tok_lock:
-            return tokenizer(texts, **kwargs)
-
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        enc = self.tokenize(list(texts), add_special_tokens=False)
-        return [len(ids) for ids in enc["input_ids"]]
+        found = self._load_tokenizer().encode_batch(list(texts), add_special_tokens=False)
+        return [len(enc.ids) for enc in found]
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        enc = self.tokenize(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = enc["offset_mapping"]
+        offsets = self._load_tokenizer().encode(text, add_special_tokens=False).offsets
         if len(offsets) <= max_tokens:
             return text
         return text[: offsets[max_tokens - 1][1]] if max_tokens > 0 else ""
+
+
+def fast_tokenizer(path: str):
+    """A ``tokenizers.Tokenizer`` for the model at ``path`` (a directory or a cached hub
+    name), with no padding and no truncation: its ``tokenizer.json`` when it has one, else
+    the fast tokenizer transformers builds (converting a slow one)."""
+    file = Path(path) / "tokenizer.json"
+    if file.is_file():
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(file))
+    else:
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        tokenizer = AutoTokenizer.from_pretrained(path).backend_tokenizer
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer

@@ -6,6 +6,7 @@ chunking needs only the tokenizer, so re-ingesting unchanged text never loads th
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,9 @@ class SentenceTransformerEmbedder(HfTokenizer):
         super().__init__(model)
         self._threads = threads
         self._model: Any = None
+        # its own (transformers) tokenizer changes its padding and truncation per call:
+        # concurrent calls would corrupt each other's batches
+        self._encode_lock = threading.Lock()
 
     def _load_model(self):
         with self._load_lock:
@@ -54,7 +58,7 @@ class SentenceTransformerEmbedder(HfTokenizer):
         model = self._load_model()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._tok_lock:  # its tokenizer is ours: one caller at a time
+        with self._encode_lock:
             vecs = model.encode(list(texts), batch_size=BATCH_SIZE, convert_to_numpy=True,
                                 normalize_embeddings=True, show_progress_bar=False)
         return np.ascontiguousarray(vecs, dtype=np.float32)

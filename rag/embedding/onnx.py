@@ -118,8 +118,8 @@ def model_identity_files(model_dir: Path) -> list[Path]:
 
 def sample(path: Path, size: int = 1 << 20) -> bytes:
     """The first and last MiB of a file: with its name and size, what identifies a model's
-    files without reading 90 MB on every start (the cache key used to include the model's
-    path, so each new virtualenv exported the model again)."""
+    files without reading 90 MB on every start (the model's path is not part of the key, so
+    a new virtualenv reuses the export)."""
     with path.open("rb") as f:
         head = f.read(size)
         f.seek(max(0, path.stat().st_size - size))
@@ -136,6 +136,7 @@ class OnnxEmbedder(HfTokenizer):
         if int8:
             self.name += INT8_SUFFIX
         self._session: Any = None
+        self._model_input: Any = None  # the tokenizer, cutting at the model's window
 
     def _model_file(self) -> Path:
         model_dir = local_model_dir(self._path)
@@ -161,28 +162,33 @@ class OnnxEmbedder(HfTokenizer):
     def _load_session(self):
         if self._session is None:
             self._onnx_file = path = self._model_file()
-            self._session = _session(path, 1)  # calls run side by side instead (see encode)
-            self._load_tokenizer()
-            out = self._session.get_outputs()[0].shape[-1]
+            session = _session(path, 1)  # calls run side by side instead (see encode)
+            from tokenizers import Tokenizer
+
+            model_input = Tokenizer.from_str(self._load_tokenizer().to_str())
+            assert self._max_seq is not None
+            model_input.enable_truncation(self._max_seq)
+            self._model_input = model_input
+            self._session = session
+            out = session.get_outputs()[0].shape[-1]
             self._dim = int(out) if isinstance(out, int) else None
             if self._dim is None:
-                self._dim = int(self._run(["a"]).shape[1])
+                self._dim = int(self._run("a").shape[0])
         return self._session
 
-    def _states(self, texts: Sequence[str], offsets: bool = False):
-        """The model's output states of the (padded) texts, and their tokenization."""
-        assert self._session is not None and self._max_seq is not None
-        enc = self.tokenize(list(texts), padding=True, truncation=True,
-                            max_length=self._max_seq, return_tensors="np",
-                            return_offsets_mapping=offsets)
-        feeds = {n: enc[n].astype(np.int64) for n in _INPUTS if n in enc}
-        if "token_type_ids" not in feeds:
-            feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
+    def _states(self, text: str):
+        """The model's output states of one text (its first window of tokens, with the
+        special tokens), and its encoding (``tokenizers.Encoding``: ids, offsets)."""
+        assert self._session is not None
+        enc = self._model_input.encode(text)
+        feeds = {"input_ids": np.array([enc.ids], dtype=np.int64),
+                 "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
+                 "token_type_ids": np.array([enc.type_ids], dtype=np.int64)}
         return self._session.run(None, feeds)[0], enc
 
-    def _run(self, texts: Sequence[str]) -> np.ndarray:
-        hidden, enc = self._states(texts)
-        return _mean_pooled(hidden, enc["attention_mask"])
+    def _run(self, text: str) -> np.ndarray:
+        hidden, enc = self._states(text)
+        return _mean_pooled(hidden, np.array([enc.attention_mask]))[0]
 
     def encode_parts(self, text: str, parts: Sequence[Spans]) -> np.ndarray:
         """One model call: row 0 is the text's vector (as ``encode`` makes it), row i the
@@ -190,10 +196,10 @@ class OnnxEmbedder(HfTokenizer):
         character spans of the text. A part with no token in the model's window (a long text
         is truncated) is embedded alone instead."""
         self._load_model()
-        hidden, enc = self._states([text], offsets=True)
+        hidden, enc = self._states(text)
         out = np.zeros((1 + len(parts), hidden.shape[-1]), dtype=np.float32)
-        out[0] = _mean_pooled(hidden, enc["attention_mask"])[0]
-        offsets = enc["offset_mapping"][0]
+        out[0] = _mean_pooled(hidden, np.array([enc.attention_mask]))[0]
+        offsets = np.array(enc.offsets).reshape(-1, 2)
         begin, end = offsets[:, 0], offsets[:, 1]
         for row, spans in enumerate(parts, start=1):
             inside = np.zeros(len(offsets), dtype=bool)
@@ -203,7 +209,7 @@ class OnnxEmbedder(HfTokenizer):
                 pooled = hidden[0][inside].mean(axis=0)
                 out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
             else:
-                out[row] = self._run([part_text(text, spans)])[0]
+                out[row] = self._run(part_text(text, spans))
         return out
 
     @property
@@ -225,10 +231,10 @@ class OnnxEmbedder(HfTokenizer):
         workers = min(self._workers, len(order))
         if workers <= 1:
             for i in order:
-                out[i] = self._run([texts[i]])[0]
+                out[i] = self._run(texts[i])
             return out
         with ThreadPoolExecutor(workers, thread_name_prefix="onnx") as pool:
-            for i, vec in zip(order, pool.map(lambda i: self._run([texts[i]])[0], order),
+            for i, vec in zip(order, pool.map(lambda i: self._run(texts[i]), order),
                               strict=True):
                 out[i] = vec
         return out

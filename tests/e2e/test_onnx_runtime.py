@@ -137,3 +137,44 @@ def test_parts_of_a_question_are_pooled_from_its_own_model_call(int8):
     tail = [(len(long_q) - 9, len(long_q))]
     np.testing.assert_allclose(onnx.encode_parts(long_q, [tail])[1],
                                onnx.encode(["BBC flood"])[0], atol=1e-6)
+
+
+def test_the_tokenizer_gives_transformers_ids_and_offsets():
+    """tokenizers reads the model's tokenizer.json; transformers' AutoTokenizer (what the
+    torch runtime and the ONNX export use) gives the same ids, offsets and window."""
+    from transformers import AutoTokenizer
+
+    onnx = OnnxEmbedder("all-MiniLM-L6-v2", threads=1)
+    onnx.encode(["warm"])
+    hf = AutoTokenizer.from_pretrained(onnx._path)
+    texts = [*TEXTS, "Ünïcödé ﬁ café\u200b 東京 🤖 — “quoted”", "a\tb\n\nc  d", "x" * 3000]
+    assert onnx.count_tokens(texts) == [len(ids) for ids in hf(
+        texts, add_special_tokens=False)["input_ids"]]
+    for text in texts:
+        plain = hf(text, add_special_tokens=False, return_offsets_mapping=True)
+        cut = 7
+        expected = text if len(plain["input_ids"]) <= cut else text[
+            : plain["offset_mapping"][cut - 1][1]]
+        assert onnx.truncate(text, cut) == expected
+        window = hf(text, truncation=True, max_length=onnx._max_seq)
+        assert onnx._model_input.encode(text).ids == window["input_ids"]
+
+
+def test_embedding_on_onnx_never_imports_torch_or_transformers():
+    """A server or CLI process on the ONNX runtimes: torch and transformers cost ~2.5 s of
+    start-up and ~200 MB, and it needs neither (the export, cached here first, does)."""
+    import os
+    import subprocess
+    import sys
+
+    make_embedder("all-MiniLM-L6-v2", threads=1).encode(["export the model first"])
+    code = ("import sys; from rag.embedding import make_embedder\n"
+            "e = make_embedder('all-MiniLM-L6-v2', threads=1)\n"
+            "e.encode(['a question']); e.encode_parts('a b c', [((0, 1),)])\n"
+            "e.count_tokens(['a']); e.truncate('a b', 1)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('torch', 'transformers', 'sentence_transformers')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

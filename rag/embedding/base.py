@@ -68,6 +68,18 @@ def canonical_model_name(model: str) -> str:
     return model
 
 
+def local_model_dir(path: str) -> Path:
+    """A model given by hub name resolves to its (offline) snapshot in the HF cache."""
+    if Path(path).is_dir():
+        return Path(path)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(path, local_files_only=True))
+    except Exception as exc:  # noqa: BLE001 - any failure means the model is not here
+        raise RagError(f"model {path!r} is not a local directory or cached model: {exc}") from exc
+
+
 def offline() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -97,18 +109,19 @@ class HfTokenizer:
         with self._load_lock:
             if self._tokenizer is None:
                 try:
-                    tokenizer = fast_tokenizer(self._path)
+                    model_dir = local_model_dir(self._path)
+                    tokenizer = fast_tokenizer(model_dir)
                 except Exception as exc:  # noqa: BLE001 - any loader failure means the same
                     raise RagError(f"cannot load tokenizer for model {self.name!r}: "
                                    f"{exc}") from exc
-                self._read_config()
+                self._read_config(model_dir)
                 self._tokenizer = tokenizer
             return self._tokenizer
 
-    def _read_config(self) -> None:
+    def _read_config(self, model_dir: Path) -> None:
         import json
 
-        cfg = Path(self._path) / "sentence_bert_config.json"
+        cfg = model_dir / "sentence_bert_config.json"
         if cfg.is_file():
             self._max_seq = int(json.loads(cfg.read_text())["max_seq_length"])
 
@@ -144,11 +157,11 @@ class HfTokenizer:
         return text[: offsets[max_tokens - 1][1]] if max_tokens > 0 else ""
 
 
-def fast_tokenizer(path: str):
-    """A ``tokenizers.Tokenizer`` for the model at ``path`` (a directory or a cached hub
-    name), with no padding and no truncation: its ``tokenizer.json`` when it has one, else
-    the fast tokenizer transformers builds (converting a slow one)."""
-    file = Path(path) / "tokenizer.json"
+def fast_tokenizer(model_dir: Path):
+    """A ``tokenizers.Tokenizer`` for the model in ``model_dir``, with no padding and no
+    truncation: its ``tokenizer.json`` when it has one, else the fast tokenizer transformers
+    builds (converting a slow one)."""
+    file = model_dir / "tokenizer.json"
     if file.is_file():
         from tokenizers import Tokenizer
 
@@ -158,7 +171,7 @@ def fast_tokenizer(path: str):
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
-        tokenizer = AutoTokenizer.from_pretrained(path).backend_tokenizer
+        tokenizer = AutoTokenizer.from_pretrained(model_dir).backend_tokenizer
     tokenizer.no_padding()
     tokenizer.no_truncation()
     return tokenizer

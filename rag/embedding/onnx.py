@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rag.core.errors import RagError
-from rag.embedding.base import HfTokenizer, Spans, part_text
+from rag.embedding.base import HfTokenizer, Spans, local_model_dir, part_text
 
 INT8_SUFFIX = "+int8"
 _SUPPORTED = ("sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
@@ -39,18 +39,6 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rag-cited" / "onnx"
-
-
-def local_model_dir(path: str) -> Path:
-    """A model given by hub name resolves to its (offline) snapshot in the HF cache."""
-    if Path(path).is_dir():
-        return Path(path)
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(path, local_files_only=True))
-    except Exception as exc:  # noqa: BLE001 - any failure means the model is not here
-        raise RagError(f"model {path!r} is not a local directory or cached model: {exc}") from exc
 
 
 def check_pipeline(model_dir: Path) -> None:

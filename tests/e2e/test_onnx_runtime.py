@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,3 +179,35 @@ def test_embedding_on_onnx_never_imports_torch_or_transformers():
                          timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_model_named_by_its_hub_id_loads_from_the_offline_cache(tmp_path):
+    """RAG_MODEL may name a model in the Hugging Face cache (offline): its tokenizer and
+    window are read from the cached snapshot, as from a directory."""
+    import os
+    import subprocess
+    import sys
+
+    from rag.embedding.base import resolve_model_path
+
+    snapshot = tmp_path / "hub" / "models--acme--mini" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc123")
+    for item in Path(resolve_model_path("all-MiniLM-L6-v2")).iterdir():
+        (snapshot / item.name).symlink_to(item)
+    expected = make_embedder("all-MiniLM-L6-v2", threads=1).encode([TEXTS[0]])[0]
+    code = ("import json; from rag.embedding import make_embedder\n"
+            "e = make_embedder('acme/mini', threads=1)\n"
+            f"print(json.dumps([e.max_tokens, e.encode([{TEXTS[0]!r}])[0].tolist()]))")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    max_tokens, vector = json.loads(out.stdout)
+    assert max_tokens == 254
+    assert np.allclose(vector, expected, atol=1e-6)
+    missing = subprocess.run([sys.executable, "-c", code.replace("acme/mini", "acme/none")],
+                             capture_output=True, text=True, timeout=300, env=env)
+    assert missing.returncode == 1 and "'acme/none' is not a local directory or cached" in (
+        missing.stderr)

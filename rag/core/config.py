@@ -17,7 +17,15 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+INT8_SUFFIX = "+int8"  # an embedder's name ends so when it makes int8 ONNX vectors
 ENV_PREFIX = "RAG_"
+
+
+def model_settings(name: str) -> str:
+    """The settings that embed as the embedder named ``name`` (an index's model) does."""
+    if name.endswith(INT8_SUFFIX):
+        return f"RAG_MODEL={name.removesuffix(INT8_SUFFIX)} RAG_RUNTIME=onnx-int8"
+    return f"RAG_MODEL={name} RAG_RUNTIME=onnx (or torch)"
 
 
 class Settings(BaseSettings):

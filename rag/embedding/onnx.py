@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from rag.core.config import INT8_SUFFIX
 from rag.core.errors import RagError
 from rag.embedding.base import HfTokenizer, Spans, local_model_dir, part_text
 
-INT8_SUFFIX = "+int8"
 _SUPPORTED = ("sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
               "sentence_transformers.models.Normalize")
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")

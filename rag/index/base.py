@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rag.core.config import model_settings
 from rag.core.documents import Article, Chunk, Filters
 from rag.core.errors import IndexMismatch
 
@@ -73,7 +74,7 @@ def check_params(meta: dict[str, str], params: IndexParams | None, where: str,
     if meta["model"] != params.model:
         raise IndexMismatch(
             f"the index at {where} was built with model {meta['model']!r} ({meta['dim']}-dim) "
-            f"but the configured model is {params.model!r}; set RAG_MODEL={meta['model']} or "
+            f"but the configured model is {params.model!r}; set {model_settings(meta['model'])} or "
             f"{rebuild_hint(where, milvus)}")
     if check_chunking:
         built = (int(meta["chunk_tokens"]), int(meta["chunk_overlap"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -119,6 +120,21 @@ def test_other_model_refused_with_rebuild_hint(cli_index):
     assert out.returncode == 2
     assert "built with model" in out.stderr and "--rebuild" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_another_model_is_refused_with_settings_that_work(cli_index):
+    """An index built with another model names the settings it was built with; set as
+    said, the same command answers."""
+    out = rag("query", "ATACMS range", "--index", str(cli_index),
+              env={"RAG_MODEL": "/no/such/model"})
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    said = re.search(r"; set (.+?) or rebuild it with", out.stderr)
+    assert said, out.stderr[-500:]
+    env = dict(pair.split("=", 1) for pair in said.group(1).split())
+    assert env == {"RAG_MODEL": "sentence-transformers/all-MiniLM-L6-v2",
+                   "RAG_RUNTIME": "onnx-int8"}
+    again = rag("query", "ATACMS range", "--index", str(cli_index), env=env)
+    assert again.returncode == 0 and "190 miles" in again.stdout, again.stderr[-500:]
 
 
 def test_bad_arguments(cli_index, tmp_path):

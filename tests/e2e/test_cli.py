@@ -137,6 +137,23 @@ def test_another_model_is_refused_with_settings_that_work(cli_index):
     assert again.returncode == 0 and "190 miles" in again.stdout, again.stderr[-500:]
 
 
+def test_an_index_is_never_built_over_other_files(tmp_path):
+    """A mistyped --index (a folder of documents, a file) is refused in one line, with or
+    without --rebuild, and what was there is untouched."""
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("years of work")
+    for where in (folder, folder / "thesis.txt"):
+        for extra in ((), ("--rebuild",)):
+            out = rag("ingest", str(SEED_FILE), "--index", str(where), *extra)
+            assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-500:]
+            assert out.stderr.startswith(f"error: cannot {'rebuild' if extra else 'create'} "
+                                         f"an index at {where}/")
+            assert "nothing was changed" in out.stderr
+    assert [p.name for p in folder.iterdir()] == ["thesis.txt"]
+    assert (folder / "thesis.txt").read_text() == "years of work"
+
+
 def test_bad_arguments(cli_index, tmp_path):
     out = rag("query", "x", "--mode", "fuzzy", "--index", str(cli_index))
     assert out.returncode == 2

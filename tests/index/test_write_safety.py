@@ -6,6 +6,7 @@ never lie). The same faults over real HTTP are in test_faults_http.py."""
 from __future__ import annotations
 
 import errno
+import re
 import sqlite3
 import threading
 import time
@@ -13,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from rag.core.errors import DiskFull, IndexBusy, IndexCorrupt, NotFound
+from rag.core.errors import DiskFull, IndexBusy, IndexCorrupt, NotFound, RagError
 from rag.index.embedded.safety import storage_error
 from rag.index.embedded.store import Store
 
@@ -81,6 +82,52 @@ def test_a_swap_that_fails_midway_puts_the_old_index_back(tmp_path, hash_embedde
     assert len(calls) == 3  # aside, in (failed), back
     assert snapshot(index) == before
     assert [p.name for p in tmp_path.iterdir()] == ["index"]
+
+
+def test_no_index_is_created_among_or_rebuilt_over_other_files(tmp_path, hash_embedder):
+    """A rebuild replaces its whole directory: pointed at a directory of someone's files or at
+    a file (a mistyped --index), it refuses and changes nothing, as a first ingest does."""
+    svc = build(tmp_path / "index", hash_embedder)
+    params = params_of(svc.index)
+    svc.index.close()
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("years of work")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    for where, said in ((folder, "holds files that are not an index's (thesis.txt)"),
+                        (a_file, "it is a file, not a directory"),
+                        (a_file / "index", f"{a_file} is a file, not a directory")):
+        with pytest.raises(RagError, match=re.escape(said)), Store.rebuilding(where, params):
+            pytest.fail("the rebuild started")
+        with pytest.raises(RagError, match=re.escape(said)):
+            Store.open(where, params, create=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["thesis.txt"]
+    assert (folder / "thesis.txt").read_text() == "years of work"
+    assert a_file.read_text() == "keep me"
+    # an empty directory is fine, and an index with only its own files may be rebuilt
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    Store.open(empty, params, create=True).close()
+    with Store.rebuilding(empty, params) as fresh:
+        Store.open(fresh, params, create=True).close()
+    assert Store.exists(empty)
+
+
+def test_a_rebuild_clears_only_its_own_leftovers_beside_the_index(tmp_path, hash_embedder):
+    """Temporary names of dead processes beside the index are removed only if they are this
+    index's rebuilds: the parent may be a home directory with other programs' files."""
+    index = tmp_path / "index"
+    svc = build(index, hash_embedder)
+    params = params_of(svc.index)
+    svc.index.close()
+    ours = tmp_path / ".index.999999999.abcd.tmp"
+    theirs = tmp_path / ".draft.999999999.abcd.tmp"
+    ours.mkdir()
+    theirs.write_text("another program's")
+    with Store.rebuilding(index, params) as fresh:
+        Store.open(fresh, params, create=True).close()
+    assert not ours.exists() and theirs.read_text() == "another program's"
 
 
 def test_a_damaged_index_is_rebuilt_and_kept_aside(tmp_path, hash_embedder):

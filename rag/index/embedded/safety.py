@@ -31,6 +31,10 @@ SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 10, 
 FULL_MB = 1.0  # free space below which an I/O error is taken for a full disk
 LOCK_NAME = ".lock"
 _TEMP = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
+# what an index keeps in its directory (store.py's layout, SQLite's side files, the lock and
+# temporary files aside): a directory holding anything else is not an index's own
+_INDEX_ENTRY = re.compile(r"^(?:rag\.sqlite3(?:-wal|-shm|-journal)?|manifest\.json|"
+                          r"vectors-\d+\.faiss|lexical-\d+)$")
 
 
 def free_mb(path: Path) -> float:
@@ -121,16 +125,50 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clear_stale_temps(directory: Path) -> list[Path]:
-    """Remove the temporary files and folders (``temp_path``'s names) of processes that are
-    gone: a kill or a full disk during a save left them. Returns what was removed."""
+def foreign_entries(directory: Path) -> list[str]:
+    """The names in ``directory`` that are not an index's own (sorted; none if it is
+    missing): an index is never created among, or rebuilt over, other files."""
+    try:
+        names = [entry.name for entry in Path(directory).iterdir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(n for n in names
+                  if not (_INDEX_ENTRY.match(n) or _TEMP.match(n) or n == LOCK_NAME))
+
+
+def require_own_directory(index_dir: Path, doing: str) -> None:
+    """Refuse to ``doing`` (create, rebuild) an index at ``index_dir`` when that is a file or
+    a directory holding other files: a rebuild replaces the whole directory."""
+    index_dir = Path(index_dir)
+    if index_dir.exists() and not index_dir.is_dir():
+        raise RagError(f"cannot {doing} an index at {index_dir}/: it is a file, not a "
+                       "directory; nothing was changed")
+    for parent in index_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RagError(f"cannot {doing} an index at {index_dir}/: {parent} is a "
+                               "file, not a directory; nothing was changed")
+            break
+    others = foreign_entries(index_dir)
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3
+                                         else "")
+        raise RagError(f"cannot {doing} an index at {index_dir}/: the directory holds files "
+                       f"that are not an index's ({shown}); nothing was changed; give a new "
+                       "or empty directory")
+
+
+def clear_stale_temps(directory: Path, prefix: str = ".") -> list[Path]:
+    """Remove the temporary files and folders (``temp_path``'s names, starting with
+    ``prefix``) of processes that are gone: a kill or a full disk during a save left them.
+    Returns what was removed."""
     removed: list[Path] = []
     try:
         entries = list(Path(directory).iterdir())
     except OSError:
         return removed
     for entry in entries:
-        m = _TEMP.match(entry.name)
+        m = _TEMP.match(entry.name) if entry.name.startswith(prefix) else None
         if m is None or _alive(int(m.group(1))):
             continue
         try:

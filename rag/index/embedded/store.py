@@ -44,6 +44,7 @@ from rag.index.embedded.safety import (
     clear_stale_temps,
     exchange,
     fsync_dir,
+    require_own_directory,
     storage_error,
     write_atomic,
 )
@@ -111,6 +112,7 @@ class Store:
                                f"rag ingest SOURCES... --index {index_dir}")
             if params is None:
                 raise ValueError("creating an index needs its parameters")
+            require_own_directory(index_dir, "create")
             try:
                 index_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -153,9 +155,10 @@ class Store:
         it). Embeddings stored with the same model are copied over, so rebuilding re-embeds
         only new texts. A damaged old index (SQLite says so) is kept aside, not deleted."""
         index_dir = Path(index_dir)
+        require_own_directory(index_dir, "rebuild")
         parent = index_dir.parent
         parent.mkdir(parents=True, exist_ok=True)
-        clear_stale_temps(parent)  # rebuilds a kill interrupted
+        clear_stale_temps(parent, f".{index_dir.name}.")  # rebuilds a kill interrupted
         lock = IndexLock(index_dir) if index_dir.is_dir() else None
         if lock is not None:
             lock.exclusive()

@@ -319,6 +319,12 @@ def evaluate(
             fail("give --index or --url, not both")
         if api_key is not None and url is None:
             fail("--api-key goes with --url")
+        if out is not None:  # before the run, not after it
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                why = "it is a file" if out.is_file() else exc.strerror
+                fail(f"--out {out}: cannot make the report directory ({why})")
         gold_set = formats.load(gold)
         questions = gold_set.questions[:limit]
         if url is not None:

@@ -66,6 +66,10 @@ def test_cli_eval_flag_errors(tmp_path):
     assert gold.returncode == 2
     assert gold.stderr.strip() == f"error: {bad}: record 0 has no 'reference' (or " \
                                   "'ground_truth') text"
+    # a report directory that cannot be made fails before any question is asked
+    out = rag("eval", str(SEED_GOLD), "--url", "http://127.0.0.1:9", "--out", str(bad))
+    assert out.returncode == 2 and out.stderr.strip() == (
+        f"error: --out {bad}: cannot make the report directory (it is a file)")
 
 
 def test_cli_eval_of_a_ragas_file_scores_as_the_same_gold(seed_index, tmp_path):

@@ -319,13 +319,18 @@ def evaluate(
             fail("give --index or --url, not both")
         if api_key is not None and url is None:
             fail("--api-key goes with --url")
-        if out is not None:  # before the run, not after it
+        gold_set = formats.load(gold)
+        if out is not None:  # what the report needs, checked before the run, not after it
+            from rag.core.extras import need
+
+            need("matplotlib", "eval", "rag eval --out (the plots)")
             try:
                 out.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 why = "it is a file" if out.is_file() else exc.strerror
                 fail(f"--out {out}: cannot make the report directory ({why})")
-        gold_set = formats.load(gold)
+            if not os.access(out, os.W_OK):
+                fail(f"--out {out}: the report directory is not writable")
         questions = gold_set.questions[:limit]
         if url is not None:
             ask = remote.asker(url, api_key, mode=mode.value)

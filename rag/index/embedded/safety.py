@@ -125,15 +125,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# what a directory may hold beside its index, and a rebuild carries over (the repository's
+# index/README.md keeps the default index's directory in git)
+KEPT = ("README.md",)
+
+
 def foreign_entries(directory: Path) -> list[str]:
-    """The names in ``directory`` that are not an index's own (sorted; none if it is
-    missing): an index is never created among, or rebuilt over, other files."""
+    """The names in ``directory`` that are neither an index's own nor ``KEPT`` (sorted; none
+    if it is missing): an index is never created among, or rebuilt over, other files."""
+    directory = Path(directory)
     try:
-        names = [entry.name for entry in Path(directory).iterdir()]
+        names = [entry.name for entry in directory.iterdir()]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return sorted(n for n in names
-                  if not (_INDEX_ENTRY.match(n) or _TEMP.match(n) or n == LOCK_NAME))
+    except OSError as exc:
+        raise storage_error(exc, directory) or StorageError(
+            f"cannot read {directory} ({exc.strerror})") from exc
+    return sorted(n for n in names if not (_INDEX_ENTRY.match(n) or _TEMP.match(n)
+                                           or n == LOCK_NAME or n in KEPT))
 
 
 def require_own_directory(index_dir: Path, doing: str) -> None:

@@ -40,9 +40,11 @@ from rag.index.embedded.allowed import AllowedIds
 from rag.index.embedded.bm25.segments import LexicalFiles, LexicalSegments, LexicalView
 from rag.index.embedded.filters import filter_sql
 from rag.index.embedded.safety import (
+    KEPT,
     IndexLock,
     clear_stale_temps,
     exchange,
+    foreign_entries,
     fsync_dir,
     require_own_directory,
     storage_error,
@@ -153,8 +155,10 @@ class Store:
         left as it was. The old index is never emptied in place: it stays whole until the new
         one is complete, and it is refused while another process has it open (the lock names
         it). Embeddings stored with the same model are copied over, so rebuilding re-embeds
-        only new texts. A damaged old index (SQLite says so) is kept aside, not deleted."""
-        index_dir = Path(index_dir)
+        only new texts. A damaged old index (SQLite says so), or one that other files joined
+        during the build, is kept aside, not deleted; ``KEPT`` files are carried over. A
+        symbolic link is followed: the directory it points to is rebuilt."""
+        index_dir = Path(index_dir).resolve()
         require_own_directory(index_dir, "rebuild")
         parent = index_dir.parent
         parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +172,9 @@ class Store:
             with _removed_on_failure(new):
                 damaged = cls._start_rebuild(index_dir, new, params)
                 yield new
+                for name in KEPT:
+                    if (index_dir / name).is_file():
+                        shutil.copy2(index_dir / name, new / name)
             cls._swap_in(new, index_dir, damaged)  # past this point ``new`` may be the old one
         finally:
             if lock is not None:
@@ -229,11 +236,14 @@ class Store:
                 shutil.rmtree(new, ignore_errors=True)
                 raise
             fsync_dir(index_dir.parent)
-        if damaged:  # kept under a name no clean-up of temporary files touches
+        joined = foreign_entries(old)  # files someone put there while the index was built
+        if damaged or joined:  # kept under a name no clean-up of temporary files touches
+            what = "damaged" if damaged else "replaced"
             aside = index_dir.with_name(
-                f"{index_dir.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+                f"{index_dir.name}.{what}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
             os.rename(old, aside)
-            log.warning("the damaged index was kept at %s", aside)
+            log.warning("the %s index was kept at %s%s", what, aside,
+                        f" (it holds {', '.join(joined[:3])})" if joined else "")
         else:
             shutil.rmtree(old, ignore_errors=True)
 

@@ -84,6 +84,31 @@ def test_a_swap_that_fails_midway_puts_the_old_index_back(tmp_path, hash_embedde
     assert [p.name for p in tmp_path.iterdir()] == ["index"]
 
 
+def test_an_index_a_kill_left_mid_swap_is_put_back(tmp_path, hash_embedder):
+    """Killed between the two renames, a rebuild leaves no index and the old one under a
+    temporary name: the next open, or rebuild, puts it back before any clean-up of
+    temporary files could delete it."""
+    index = tmp_path / "index"
+    svc = build(index, hash_embedder)
+    params = params_of(svc.index)
+    svc.index.close()
+    before = snapshot(index)
+    dead = 999_999_999  # no such process
+    for reopen in ("open", "rebuild"):
+        index.rename(tmp_path / f".index.{dead}.old.tmp")
+        (tmp_path / f".index.{dead}.abcd.tmp").mkdir(exist_ok=True)  # the new one, unmoved
+        if reopen == "open":
+            Store.open(index).close()
+            assert snapshot(index) == before
+        else:
+            with Store.rebuilding(index, params) as fresh:
+                assert snapshot(index) == before  # put back before the build
+                Store.open(fresh, params, create=True).close()
+            assert Store.exists(index) and snapshot(index)[1] == 0  # the rebuilt, empty one
+        assert not (tmp_path / f".index.{dead}.old.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]  # the orphan cleared too
+
+
 def test_no_index_is_created_among_or_rebuilt_over_other_files(tmp_path, hash_embedder):
     """A rebuild replaces its whole directory: pointed at a directory of someone's files or at
     a file (a mistyped --index), it refuses and changes nothing, as a first ingest does."""

@@ -125,6 +125,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def interrupted_swap(index_dir: Path) -> Path | None:
+    """The old index a process killed mid-swap left aside (``.<name>.<pid>.old.tmp`` beside
+    a missing ``index_dir``: the swap's two renames without an atomic exchange), if any."""
+    index_dir = Path(index_dir)
+    if index_dir.exists():
+        return None
+    pattern = re.compile(rf"\.{re.escape(index_dir.name)}\.(\d+)\.old\.tmp")
+    try:
+        entries = sorted(index_dir.parent.iterdir())
+    except OSError:
+        return None
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m and not _alive(int(m.group(1))) and entry.is_dir():
+            return entry
+    return None
+
+
 # what a directory may hold beside its index, and a rebuild carries over (the repository's
 # index/README.md keeps the default index's directory in git)
 KEPT = ("README.md",)

@@ -46,6 +46,7 @@ from rag.index.embedded.safety import (
     exchange,
     foreign_entries,
     fsync_dir,
+    interrupted_swap,
     require_own_directory,
     storage_error,
     write_atomic,
@@ -109,6 +110,8 @@ class Store:
         alone); temporary files left by processes that are gone are removed."""
         index_dir = Path(index_dir)
         if not cls.exists(index_dir):
+            cls._recover_swap(index_dir)
+        if not cls.exists(index_dir):
             if not create:
                 raise NotFound(f"no index at {index_dir}/; build one with: "
                                f"rag ingest SOURCES... --index {index_dir}")
@@ -159,6 +162,7 @@ class Store:
         during the build, is kept aside, not deleted; ``KEPT`` files are carried over. A
         symbolic link is followed: the directory it points to is rebuilt."""
         index_dir = Path(index_dir).resolve()
+        cls._recover_swap(index_dir)  # before the clean-up below could delete it
         require_own_directory(index_dir, "rebuild")
         parent = index_dir.parent
         parent.mkdir(parents=True, exist_ok=True)
@@ -212,6 +216,16 @@ class Store:
             return False
         finally:
             store.close()
+
+    @staticmethod
+    def _recover_swap(index_dir: Path) -> None:
+        """Put back the old index a process killed between a swap's two renames left aside."""
+        left = interrupted_swap(index_dir)
+        if left is not None and Store.exists(left):
+            os.rename(left, index_dir)
+            fsync_dir(index_dir.parent)
+            log.warning("the index at %s was put back from %s, where a rebuild killed "
+                        "mid-swap had left it", index_dir, left.name)
 
     @staticmethod
     def _swap_in(new: Path, index_dir: Path, damaged: bool) -> None:

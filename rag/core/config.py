@@ -9,6 +9,7 @@ is not here: it lives in ``rag.retrieval.params.RetrievalParams``, measured on t
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -24,8 +25,6 @@ ENV_PREFIX = "RAG_"
 def model_settings(name: str) -> str:
     """The settings that embed as the embedder named ``name`` (an index's model) does, as
     shell assignments."""
-    import shlex
-
     if name.endswith(INT8_SUFFIX):
         return f"RAG_MODEL={shlex.quote(name.removesuffix(INT8_SUFFIX))} RAG_RUNTIME=onnx-int8"
     return f"RAG_MODEL={shlex.quote(name)} RAG_RUNTIME=onnx (or RAG_RUNTIME=torch)"

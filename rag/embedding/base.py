@@ -108,6 +108,7 @@ class HfTokenizer:
         self.name = canonical_model_name(model)
         self._path = resolve_model_path(model)
         self._packaged = packaged(model)
+        self._dir: Path | None = None
         self._tokenizer: Any = None
         self._max_seq: int | None = None
         self._dim: int | None = None
@@ -117,7 +118,7 @@ class HfTokenizer:
         with self._load_lock:
             if self._tokenizer is None:
                 try:
-                    model_dir = local_model_dir(self._path)
+                    model_dir = self._model_dir()
                     tokenizer = fast_tokenizer(model_dir, own_file=self._packaged)
                 except Exception as exc:  # noqa: BLE001 - any loader failure means the same
                     raise RagError(f"cannot load tokenizer for model {self.name!r}: "
@@ -125,6 +126,12 @@ class HfTokenizer:
                 self._read_config(model_dir)
                 self._tokenizer = tokenizer
             return self._tokenizer
+
+    def _model_dir(self) -> Path:
+        """The model's directory: a hub name is looked up in the offline cache once."""
+        if self._dir is None:
+            self._dir = local_model_dir(self._path)
+        return self._dir
 
     def _read_config(self, model_dir: Path) -> None:
         import json

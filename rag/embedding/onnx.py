@@ -29,7 +29,7 @@ import numpy as np
 
 from rag.core.config import INT8_SUFFIX
 from rag.core.errors import RagError
-from rag.embedding.base import HfTokenizer, Spans, local_model_dir, part_text
+from rag.embedding.base import HfTokenizer, Spans, part_text
 
 _SUPPORTED = ("sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
               "sentence_transformers.models.Normalize")
@@ -127,7 +127,7 @@ class OnnxEmbedder(HfTokenizer):
         self._model_input: Any = None  # the tokenizer, cutting at the model's window
 
     def _model_file(self) -> Path:
-        model_dir = local_model_dir(self._path)
+        model_dir = self._model_dir()
         check_pipeline(model_dir)
         digest = hashlib.sha256()
         for p in model_identity_files(model_dir):
@@ -169,9 +169,8 @@ class OnnxEmbedder(HfTokenizer):
         special tokens), and its encoding (``tokenizers.Encoding``: ids, offsets)."""
         assert self._session is not None
         enc = self._model_input.encode(text)
-        feeds = {"input_ids": np.array([enc.ids], dtype=np.int64),
-                 "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
-                 "token_type_ids": np.array([enc.type_ids], dtype=np.int64)}
+        feeds = {name: np.array([values], dtype=np.int64) for name, values in
+                 zip(_INPUTS, (enc.ids, enc.attention_mask, enc.type_ids), strict=True)}
         return self._session.run(None, feeds)[0], enc
 
     def _run(self, text: str) -> np.ndarray:

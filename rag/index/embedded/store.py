@@ -109,8 +109,7 @@ class Store:
         The process holds the index's lock, shared, until ``close`` (a rebuild needs it
         alone); temporary files left by processes that are gone are removed."""
         index_dir = Path(index_dir)
-        if not cls.exists(index_dir):
-            cls._recover_swap(index_dir)
+        cls._recover_swap(index_dir)
         if not cls.exists(index_dir):
             if not create:
                 raise NotFound(f"no index at {index_dir}/; build one with: "

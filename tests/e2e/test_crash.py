@@ -54,7 +54,7 @@ def kill_after_next_commit(proc: subprocess.Popen, index, seen: int,
 
 
 def test_sigkill_during_ingest_loses_nothing_committed(tmp_path):
-    records = json.loads(CORPUS.read_text())[:96]
+    records = json.loads(CORPUS.read_text())[:48]
     source = tmp_path / "articles.json"
     source.write_text(json.dumps(records))
     expected = {a.url: a.content_hash() for a in parse_bytes(source.read_bytes(),
@@ -62,7 +62,7 @@ def test_sigkill_during_ingest_loses_nothing_committed(tmp_path):
     index = tmp_path / "index"
     rng = random.Random(20261126)
     before: dict[str, str] = {}
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_COMMIT_EVERY": "8"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_COMMIT_EVERY": "4"}
     partial = 0  # trials killed with some, but not all, articles committed
     for trial in range(TRIALS):
         proc = subprocess.Popen([*RAG, "ingest", str(source), "--index", str(index)], env=env,

@@ -186,7 +186,11 @@ def fast_tokenizer(model_dir: Path, own_file: bool = False):
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
-        tokenizer = AutoTokenizer.from_pretrained(model_dir).backend_tokenizer
+        loaded = AutoTokenizer.from_pretrained(model_dir)
+        tokenizer = getattr(loaded, "backend_tokenizer", None)
+        if tokenizer is None:  # a slow tokenizer that transformers cannot convert
+            raise ValueError(f"it has no tokenizer.json and transformers cannot build a fast "
+                             f"tokenizer from its {type(loaded).__name__}")
     tokenizer.no_padding()
     tokenizer.no_truncation()
     return tokenizer

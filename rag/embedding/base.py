@@ -187,10 +187,10 @@ def fast_tokenizer(model_dir: Path, own_file: bool = False):
 
         hf_logging.set_verbosity_error()
         loaded = AutoTokenizer.from_pretrained(model_dir)
-        tokenizer = getattr(loaded, "backend_tokenizer", None)
-        if tokenizer is None:  # a slow tokenizer that transformers cannot convert
+        if not hasattr(loaded, "backend_tokenizer"):  # one transformers keeps in Python
             raise ValueError(f"it has no tokenizer.json and transformers cannot build a fast "
                              f"tokenizer from its {type(loaded).__name__}")
+        tokenizer = loaded.backend_tokenizer
     tokenizer.no_padding()
     tokenizer.no_truncation()
     return tokenizer

@@ -23,6 +23,7 @@ version, so the same chunking and model), and the ONNX export is built once per 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -213,8 +214,43 @@ def _stop_half_started_node(exc: BaseException) -> None:
         if isinstance(node, Node):
             # gracefully, as ray.shutdown does: the raylet stops its own children (agents)
             node.kill_all_processes(check_alive=False, allow_graceful=True, wait=True)
+            _stop(_session_processes(node.get_session_dir_path()))
             return
         tb = tb.tb_next
+
+
+def _session_processes(session_dir: str) -> list[Any]:
+    """Ray's processes still holding a file of the session's (their output, redirected to
+    its logs): agents the raylet starts while it is being stopped outlive it."""
+    import psutil
+
+    prefix = session_dir.rstrip("/") + "/"
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            cmdline = proc.info["cmdline"] or []
+            if not (cmdline and cmdline[0].startswith("ray::")
+                    or any("/ray/" in arg for arg in cmdline)):
+                continue
+            if any(f.path.startswith(prefix) for f in proc.open_files()):
+                found.append(proc)
+        except psutil.Error:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def _stop(processes: list[Any], grace_s: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL for those still running after ``grace_s``."""
+    import psutil
+
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=grace_s)
 
 
 @contextmanager

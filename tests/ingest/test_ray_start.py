@@ -9,6 +9,7 @@ real without waiting out Ray's 30 s.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from pathlib import Path
 
@@ -21,18 +22,32 @@ from rag.ingest.ray import LOCAL_RAY_ATTEMPTS, ray_session
 
 
 def ray_processes() -> set[int]:
-    """Live (not zombie) processes run from the ray package: its servers, agents and
-    workers, whoever their parent is now (a killed raylet's children go to init)."""
-    found = set()
+    """Live (not zombie) processes of Ray's: run from the ray package (its servers) or
+    renamed "ray::..." (its agents and workers) that this process started or that lost
+    their parent (a killed raylet's children go to init). Another test process's running
+    Ray (pytest-xdist's other worker) is not this test's."""
+    parent, ray_pids = {}, set()
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
             cmdline = (proc / "cmdline").read_bytes()
         except OSError:  # the process ended while we looked
             continue
-        if state != "Z" and b"/ray/" in cmdline:
-            found.add(int(proc.name))
-    return found
+        pid = int(proc.name)
+        parent[pid] = int(fields[1])
+        if fields[0] != "Z" and (b"/ray/" in cmdline or cmdline.startswith(b"ray::")):
+            ray_pids.add(pid)
+
+    def ours(pid: int) -> bool:
+        if parent.get(pid) == 1:
+            return True
+        while pid in parent and pid > 1:
+            pid = parent[pid]
+            if pid == os.getpid():
+                return True
+        return False
+
+    return {pid for pid in ray_pids if ours(pid)}
 
 
 def left_behind(before: set[int], timeout: float = 30) -> set[int]:

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -100,7 +101,13 @@ def test_one_log_line_per_request_and_a_banner_with_the_urls(seed_index, tmp_pat
     shutil.copytree(seed_index, index)
     with serving(index) as base:
         httpx.get(f"{base}/health/live", headers={"X-Request-ID": "trace-me-1"})
-        log = (tmp_path / next(p.name for p in tmp_path.glob("server-*.log"))).read_text()
+        log_file = tmp_path / next(p.name for p in tmp_path.glob("server-*.log"))
+        # the line is written once the response has gone out: on a loaded machine the
+        # client can read the log first
+        deadline = time.monotonic() + 10
+        while "trace-me-1" not in log_file.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = log_file.read_text()
     assert sum("trace-me-1" in line for line in log.splitlines()) == 1
     assert "GET /health/live HTTP/1.1" not in log  # uvicorn's own access line is off
     port = base.rsplit(":", 1)[1]

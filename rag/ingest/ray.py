@@ -212,7 +212,7 @@ def _stop_half_started_node(exc: BaseException) -> None:
     while tb is not None:
         node = tb.tb_frame.f_locals.get("self")
         if isinstance(node, Node):
-            # gracefully, as ray.shutdown does: the raylet stops its own children (agents)
+            # gracefully, as ray.shutdown does; the raylet's agents can outlive it
             node.kill_all_processes(check_alive=False, allow_graceful=True, wait=True)
             _stop(_session_processes(node.get_session_dir_path()))
             return
